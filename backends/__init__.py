@@ -1,0 +1,1 @@
+"""Engines and clients (hf, vllm, openai_compat). Plain libraries: no Textual, no experiments imports."""

@@ -1,0 +1,1 @@
+"""The headless core: specs, run store, events, worker processes, datasets, stages, CLI. No Textual here."""

@@ -1,0 +1,118 @@
+"""The worker side of the event protocol: typed events appended to events.jsonl, coalesced.
+
+Progress and metrics are written at most a few times a second (the last value always lands on `flush`), so a
+fast stage never floods the file or the TUI.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from experiments.atomic import append_jsonl
+from experiments.events import (
+    ArtifactEvent,
+    ChunkEvent,
+    EventBase,
+    ItemErrorEvent,
+    LogEvent,
+    MetricEvent,
+    ProgressEvent,
+    RunStatus,
+    StatusEvent,
+    TokenBatchEvent,
+    TokenPiece,
+)
+
+MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
+
+
+def last_seq(path: Path) -> int:
+    """The seq of the last whole line, so a resumed run continues the numbering."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        lines = fh.read().splitlines()
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line).get("seq", 0))
+        except (ValueError, AttributeError):
+            continue
+    return 0
+
+
+class Emitter:
+    """Writes events for one run. Thread-safe; `listeners` get every event (used by the CLI progress bar)."""
+
+    def __init__(self, events_path: Path, run_id: str, worker: int = 0) -> None:
+        self.path = events_path
+        self.run_id = run_id
+        self.worker = worker
+        self._seq = last_seq(events_path)
+        self._lock = threading.Lock()
+        self._pending: dict[str, EventBase] = {}
+        self._last_write: dict[str, float] = {}
+        self._rate_window: list[tuple[float, int]] = []
+        self.listeners: list[Callable[[EventBase], None]] = []
+
+    def _write(self, event: EventBase) -> None:
+        with self._lock:
+            self._seq += 1
+            event.seq = self._seq
+            event.run_id = self.run_id
+            append_jsonl(self.path, event.model_dump(mode="json"))
+        for listener in self.listeners:
+            listener(event)
+
+    def _coalesced(self, key: str, event: EventBase, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_write.get(key, 0.0) >= MIN_INTERVAL:
+            self._pending.pop(key, None)
+            self._last_write[key] = now
+            self._write(event)
+        else:
+            self._pending[key] = event
+
+    def flush(self) -> None:
+        for key in list(self._pending):
+            event = self._pending.pop(key, None)
+            if event is not None:
+                self._write(event)
+
+    # -- event helpers -------------------------------------------------------------------------------------
+    def status(self, status: RunStatus, message: str = "") -> None:
+        self.flush()
+        self._write(StatusEvent(status=status, message=message))
+
+    def progress(self, done: int, total: int | None, unit: str = "items", force: bool = False) -> None:
+        now = time.monotonic()
+        self._rate_window.append((now, done))
+        self._rate_window = [(t, d) for t, d in self._rate_window if now - t <= 30.0]
+        t0, d0 = self._rate_window[0]
+        rate = (done - d0) / (now - t0) if now > t0 and done >= d0 else None
+        self._coalesced("progress", ProgressEvent(done=done, total=total, unit=unit, rate=rate), force)
+
+    def metric(self, name: str, value: float, step: int | None = None, force: bool = False) -> None:
+        self._coalesced(f"metric:{name}", MetricEvent(name=name, value=value, step=step), force)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._write(LogEvent(message=message, level=level))  # type: ignore[arg-type]
+
+    def item_error(self, item_id: str, reason: str, detail: str = "") -> None:
+        self._write(ItemErrorEvent(item_id=item_id, reason=reason, detail=detail[:2000]))
+
+    def chunk(self, index: int, action: str, records: int = 0) -> None:
+        self._write(ChunkEvent(index=index, action=action, records=records, worker=self.worker))  # type: ignore[arg-type]
+
+    def artifact(self, path: str, kind: str, summary: dict[str, Any] | None = None) -> None:
+        self._write(ArtifactEvent(path=path, kind=kind, summary=summary or {}))
+
+    def tokens(self, pieces: list[TokenPiece], stream: str = "0") -> None:
+        self._write(TokenBatchEvent(tokens=pieces, stream=stream))

@@ -1,0 +1,60 @@
+"""``confconsole grade-file``: argparse wiring only; the work is in :mod:`grade_file`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+from experiments.grading.grade_file import grade_file
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``grade-file`` subcommand to the main CLI's sub-parsers."""
+    p = subparsers.add_parser(
+        "grade-file",
+        help="grade a JSONL file of responses (math, gsm8k, mc, yesno, code)",
+        description="Grade IN.jsonl lines {domain, response, gold, ...}; write OUT.jsonl in input order "
+        "with correct / extracted / status / reason added.",
+    )
+    p.add_argument("in_path", metavar="IN.jsonl")
+    p.add_argument("out_path", metavar="OUT.jsonl")
+    p.add_argument("--workers", type=int, default=2, help="grading processes (default 2)")
+    p.add_argument("--timeout", type=float, default=5.0, help="hard per-answer limit in seconds (default 5)")
+    p.set_defaults(func=run)
+
+
+def _progress_bar() -> tuple[AbstractContextManager, Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal, nothing otherwise (logs stay plain)."""
+    if not sys.stdout.isatty():
+        return nullcontext(), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    task = bar.add_task("grading", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler for ``grade-file``; returns the process exit code."""
+    bar, update = _progress_bar()
+    try:
+        with bar:
+            summary = grade_file(
+                args.in_path, args.out_path, workers=args.workers, timeout=args.timeout, progress=update
+            )
+    except (OSError, ValueError) as e:
+        print(f"grade-file: {e}", file=sys.stderr)
+        return 1
+    total = summary["total"]
+    print(f"graded {total} answers in {summary['elapsed_s']:.2f}s ({summary['answers_per_s']:.1f} answers/s)")
+    for status, n in summary["by_status"].items():
+        print(f"{status}: {n}")
+    print(f"correct: {summary['correct']}/{total}")
+    print(f"wrote {summary['out_path']}")
+    return 0

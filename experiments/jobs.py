@@ -1,0 +1,130 @@
+"""The worker process layer: launch, cancel and resume runs as detached worker processes.
+
+`launch(spec)` creates the run folder and starts `python -m experiments.worker <run_dir>` in its own session, so
+the run outlives the TUI or CLI that started it. Data parallel: one worker per GPU group, `CUDA_VISIBLE_DEVICES`
+set in the child's environment before anything imports CUDA; chunk i goes to worker i % N.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from experiments import locations
+from experiments.specs import BaseSpec, parse_spec, spec_from_toml, spec_to_toml
+from experiments.store import RunStore, pid_alive
+
+
+def worker_groups(spec: Any) -> list[dict[str, str]]:
+    """Environment overrides per worker: GPU groups from `gpus` x `tensor_parallel`, else N CPU workers."""
+    gpus: list[int] = list(getattr(spec, "gpus", []) or [])
+    if gpus:
+        tp = max(1, int(getattr(spec, "tensor_parallel", 1) or 1))
+        groups = [gpus[i:i + tp] for i in range(0, len(gpus) - len(gpus) % tp, tp)]
+        return [{"CUDA_VISIBLE_DEVICES": ",".join(map(str, g))} for g in groups]
+    return [{} for _ in range(max(1, int(getattr(spec, "data_parallel", 1) or 1)))]
+
+
+def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
+    groups = worker_groups(spec)
+    pids = []
+    root = Path(__file__).resolve().parent.parent
+    for index, env_extra in enumerate(groups):
+        env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "experiments.worker", str(store.dir), "--worker", str(index),
+               "--workers", str(len(groups))]
+        if home is not None:
+            cmd += ["--home", str(home)]
+        log = open(store.log_path, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True, cwd=str(store.dir))
+        log.close()
+        threading.Thread(target=proc.wait, daemon=True).start()  # reap it if we outlive it (no zombies)
+        pids.append(proc.pid)
+    store.update_manifest(status="running", pids=pids, workers=len(groups))
+    return pids
+
+
+def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
+           extra: dict[str, Any] | None = None) -> str:
+    """Create a run for `spec` and start its worker(s). Returns the run id."""
+    spec = parse_spec(spec) if isinstance(spec, dict) else spec
+    home_path = locations.home(home)
+    manifest_extra = {"title": spec.title, "group": spec.group, **(extra or {})}
+    input_run = getattr(spec, "input_run", "")
+    if input_run:
+        manifest_extra["inputs"] = [RunStore.open(input_run, home_path).run_id]
+    store = RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra)
+    start_workers(store, spec, home_path)
+    return store.run_id
+
+
+def launch_next(spec: BaseSpec, store: RunStore, home: Path | None) -> str:
+    """Launch the first stage of `spec.then` on this run's output, passing the rest of the chain along."""
+    nxt = dict(spec.then[0])
+    nxt.setdefault("input_run", store.run_id)
+    nxt.setdefault("then", list(spec.then[1:]))
+    nxt.setdefault("group", spec.group)
+    return launch(nxt, home)
+
+
+def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0) -> str:
+    """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds."""
+    store = RunStore.open(run, home)
+    pids = [p for p in store.manifest().get("pids", []) if pid_alive(p)]
+    for pid in pids:
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        if pid_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+    if store.manifest().get("status") in ("running", "queued"):
+        store.update_manifest(status="cancelled")
+    return store.run_id
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = False) -> str:
+    """Restart a run's workers on its folder: done chunks are skipped (`force` clears them first)."""
+    store = RunStore.open(run, home)
+    if any(pid_alive(p) for p in store.manifest().get("pids", [])):
+        raise RuntimeError(f"run {store.run_id} is still running; cancel it first")
+    if force:
+        store.clear_chunks()
+    (store.dir / ".finalizing").unlink(missing_ok=True)
+    spec = spec_from_toml(store.spec_text())
+    store.update_manifest(status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
+    start_workers(store, spec, locations.home(home))
+    return store.run_id
+
+
+def wait(run: str, home: str | os.PathLike[str] | None = None, timeout: float | None = None,
+         poll: float = 0.2) -> str:
+    """Block until the run leaves running/queued; returns its effective status."""
+    store = RunStore.open(run, home)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = store.effective_status()
+        if status not in ("running", "queued"):
+            return status
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {store.run_id} still {status} after {timeout}s")
+        time.sleep(poll)

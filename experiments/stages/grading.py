@@ -1,0 +1,63 @@
+"""Grading: an inference run's records -> verdicts (correct, extracted answer, status, reason).
+
+Grading runs in a process pool with a hard per-item timeout (a hung answer is killed and recorded as `timeout`).
+Chunks mirror the input run's chunks, so grading can follow a still-running inference and resume the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from experiments.grading import GradeItem, GradingPool
+from experiments.specs import GradingSpec
+from experiments.stages.context import StageContext
+
+POLL_S = 2.0
+
+
+def run(spec: GradingSpec, ctx: StageContext) -> None:
+    store, emit = ctx.store, ctx.emit
+    source = ctx.input_store(spec.input_run)
+    store.update_manifest(inputs=[source.run_id])
+    in_chunks = [i for i in source.done_chunks() if ctx.owns(i)]
+    todo = [i for i in in_chunks if not store.chunk_done(i)]
+    for i in in_chunks:
+        if i not in todo:
+            emit.chunk(i, "skipped")
+    total = sum(1 for _ in source.iter_records())
+    done = sum(1 for _ in store.iter_records())
+    emit.log(f"grading {total} records of {source.run_id} ({len(todo)} chunks to do)")
+    emit.progress(done, total, unit="answers", force=True)
+    started, graded = time.monotonic(), 0
+    with GradingPool(workers=spec.workers, timeout=spec.timeout) as pool:
+        for i in todo:
+            records = source.read_chunk(i)
+            items = [GradeItem(domain=spec.domain or r.get("domain", "gsm8k"), response=r.get("response", ""),
+                               gold=str(r.get("gold", "")), context=r.get("context") or {}) for r in records]
+            out: list[dict[str, Any]] = []
+            for record, verdict in zip(records, pool.grade_all(items)):
+                v = verdict.model_dump()
+                out.append({**record, "correct": v["correct"], "extracted": v["extracted"],
+                            "grade_status": v["status"], "grade_reason": v["reason"]})
+                if v["status"] in ("timeout", "error"):
+                    item = f"{record['example_id']}#{record['sample_idx']}"
+                    store.add_error(item, f"grader_{v['status']}", v["reason"], stage="grading")
+                    emit.item_error(item, f"grader_{v['status']}", v["reason"])
+            store.write_chunk(i, out)
+            emit.chunk(i, "computed", len(out))
+            done += len(out)
+            graded += len(out)
+            emit.progress(done, total, unit="answers")
+            emit.metric("answers_per_s", graded / max(1e-9, time.monotonic() - started))
+    emit.progress(done, total, unit="answers", force=True)
+
+
+def finalize(spec: GradingSpec, ctx: StageContext) -> dict[str, Any]:
+    from experiments.stages.report import accuracy_table
+
+    records = ctx.store.records()
+    statuses: dict[str, int] = {}
+    for r in records:
+        statuses[r["grade_status"]] = statuses.get(r["grade_status"], 0) + 1
+    return {"records": len(records), "statuses": statuses, "accuracy": accuracy_table(records)}

@@ -1,0 +1,171 @@
+"""Inference: dataset + model + sampling -> records (response, finish reason, token counts, optional logprobs).
+
+Examples are cut into chunks of `chunk_size`; a chunk is written (atomically) when the last of its
+examples x n results has come back. Requests for all pending chunks are streamed into the engine in one go, so
+the engine stays full across chunk boundaries; resume skips chunks whose file exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from backends.base import GenerationRequest, GenerationResult, SamplingParams
+from experiments.datasets import Example, load_examples
+from experiments.prompts import render_messages
+from experiments.specs import InferenceSpec
+from experiments.stages.context import StageContext
+
+
+def sampling_params(spec: InferenceSpec) -> SamplingParams:
+    s = spec.sampling
+    return SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                          seed=s.seed, stop=tuple(s.stop), logprobs=s.logprobs)
+
+
+def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:
+    from backends.registry import make_generator
+
+    options = dict(spec.backend.options)
+    if spec.backend.kind in ("hf", "vllm"):
+        options.setdefault("max_prompt_length", spec.max_prompt_length)
+        options.setdefault("truncation", spec.truncation)
+    if spec.backend.kind == "hf":
+        options.setdefault("progress", lambda msg: ctx.emit.log(msg))
+    started = time.monotonic()
+    generator = make_generator(spec.backend.kind, spec.model, **options)
+    ctx.emit.metric("model_load_s", time.monotonic() - started, force=True)
+    ctx.emit.log(f"model loaded in {time.monotonic() - started:.1f}s: {generator.describe()}")
+    return generator
+
+
+def chunk_examples(examples: list[Example], size: int) -> list[list[Example]]:
+    return [examples[i:i + size] for i in range(0, len(examples), size)]
+
+
+def record_from(example: Example, result: GenerationResult, spec: InferenceSpec,
+                messages: tuple[dict[str, str], ...]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "example_id": example.example_id,
+        "sample_idx": result.sample_idx,
+        "index": example.index,
+        "domain": example.domain,
+        "source": example.source,
+        "question": example.question,
+        "prompt": messages[-1]["content"],
+        "gold": example.gold,
+        "context": example.context,
+        "model": spec.model,
+        "response": result.text,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "prompt_truncated": result.prompt_truncated,
+    }
+    if result.logprobs is not None:
+        record["logprobs"] = [asdict(lp) for lp in result.logprobs]
+    return record
+
+
+def run(spec: InferenceSpec, ctx: StageContext) -> None:
+    store, emit = ctx.store, ctx.emit
+    loaded = load_examples(spec.dataset)
+    if ctx.worker == 0:
+        for err in loaded.errors:
+            store.add_error(err.item_id, err.reason, err.detail, stage="load")
+            emit.item_error(err.item_id, err.reason, err.detail)
+    chunks = chunk_examples(loaded.examples, spec.chunk_size)
+    n = spec.sampling.n
+    total = len(loaded.examples) * n
+    store.update_manifest(counts={"examples": len(loaded.examples), "expected_records": total,
+                                  "chunks_total": len(chunks), "load_errors": len(loaded.errors)})
+    mine = [i for i in range(len(chunks)) if ctx.owns(i)]
+    todo = [i for i in mine if not store.chunk_done(i)]
+    for i in mine:
+        if i not in todo:
+            emit.chunk(i, "skipped", len(chunks[i]) * n)
+    if len(todo) < len(mine):
+        emit.log(f"resuming: {len(mine) - len(todo)} of {len(mine)} chunks already done, skipping them")
+    emit.log(f"{len(loaded.examples)} examples in {len(chunks)} chunks; this worker computes {len(todo)}")
+
+    def done_on_disk() -> int:
+        return sum(len(chunks[i]) * n for i in store.done_chunks() if i < len(chunks))
+
+    emit.progress(done_on_disk(), total, unit="samples", force=True)
+    if not todo:
+        return
+    generator = build_generator(spec, ctx)
+    store.update_manifest(backend=generator.describe())
+    try:
+        stream_chunks(spec, ctx, generator, chunks, todo, total, done_on_disk)
+    finally:
+        generator.close()
+
+
+def requests_for(chunks: list[list[Example]], todo: list[int], spec: InferenceSpec,
+                 messages: dict[str, tuple[dict[str, str], ...]]) -> Iterator[GenerationRequest]:
+    for i in todo:
+        for example in chunks[i]:
+            msgs = render_messages(example, spec.dataset.template, spec.dataset.system_prompt)
+            messages[example.example_id] = msgs
+            yield GenerationRequest(key=(i, example.example_id), messages=msgs)
+
+
+def stream_chunks(spec: InferenceSpec, ctx: StageContext, generator: Any, chunks: list[list[Example]],
+                  todo: list[int], total: int, done_on_disk: Any) -> None:
+    store, emit = ctx.store, ctx.emit
+    n = spec.sampling.n
+    by_id = {ex.example_id: ex for i in todo for ex in chunks[i]}
+    pending: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
+    remaining = {i: len(chunks[i]) * n for i in todo}
+    messages: dict[str, tuple[dict[str, str], ...]] = {}
+    in_flight = 0
+    base_done = done_on_disk()  # refreshed when a chunk lands (other workers' chunks count too)
+    started, generated = time.monotonic(), 0
+    for result in generator.generate(requests_for(chunks, todo, spec, messages), sampling_params(spec)):
+        chunk_index, example_id = result.key
+        example = by_id[example_id]
+        remaining[chunk_index] -= 1
+        in_flight += 1
+        if result.finish_reason == "error":
+            if result.sample_idx == 0:
+                reason = "prompt_too_long" if "max_prompt_length" in (result.error or "") else "generation_error"
+                store.add_error(example_id, reason, result.error or "", stage="inference")
+                emit.item_error(example_id, reason, result.error or "")
+        else:
+            pending[chunk_index].append(record_from(example, result, spec, messages[example_id]))
+            generated += result.completion_tokens
+        if remaining[chunk_index] == 0:
+            written = store.write_chunk(chunk_index, pending.pop(chunk_index))
+            in_flight -= len(chunks[chunk_index]) * n
+            emit.chunk(chunk_index, "computed", written)
+            base_done = done_on_disk()
+        elapsed = time.monotonic() - started
+        emit.progress(base_done + in_flight, total, unit="samples")
+        if elapsed > 0:
+            emit.metric("tokens_per_s", generated / elapsed)
+    emit.metric("tokens_per_s", generated / max(1e-9, time.monotonic() - started), force=True)
+    emit.metric("generated_tokens", generated, force=True)
+    emit.progress(done_on_disk(), total, unit="samples", force=True)
+
+
+def finalize(spec: InferenceSpec, ctx: StageContext) -> dict[str, Any]:
+    records = ctx.store.records()
+    keys = {(r["example_id"], r["sample_idx"]) for r in records}
+    summary = {
+        "records": len(records),
+        "unique_records": len(keys),
+        "finish_reasons": _count(r.get("finish_reason") for r in records),
+        "completion_tokens": sum(int(r.get("completion_tokens", 0)) for r in records),
+        "errors": len(ctx.store.errors()),
+    }
+    return summary
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[str(v)] = counts.get(str(v), 0) + 1
+    return counts

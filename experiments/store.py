@@ -1,0 +1,216 @@
+"""The run store: one folder per run under `$CONFCONSOLE_HOME/runs/<run_id>/`.
+
+spec.toml (as launched), manifest.json (atomic), events.jsonl (append-only), chunks/chunk-NNNNN.jsonl (all or
+nothing), errors.jsonl (bad items with reasons), outputs/ (derived tables). Resume = skip chunks whose file exists.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from experiments import locations
+from experiments.atomic import append_jsonl, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+
+CHUNK_GLOB = "chunk-*.jsonl"
+
+
+def new_run_id(stage: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stage}-{stamp}-{secrets.token_hex(2)}"
+
+
+def record_key(row: dict[str, Any]) -> tuple[str, int]:
+    return (str(row.get("example_id", "")), int(row.get("sample_idx", 0)))
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (our own finished child) counts as dead
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class RunStore:
+    """Everything a run writes goes through here; readers (CLI, TUI) use the same class read-only."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+
+    # -- creation and lookup -------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, spec_toml: str, stage: str, home: str | os.PathLike[str] | None = None,
+               run_id: str | None = None, extra: dict[str, Any] | None = None) -> RunStore:
+        run_id = run_id or new_run_id(stage)
+        run_dir = locations.runs_dir(home) / run_id
+        (run_dir / "chunks").mkdir(parents=True)
+        (run_dir / "outputs").mkdir()
+        store = cls(run_dir)
+        write_text_atomic(store.spec_path, spec_toml)
+        now = time.time()
+        store.write_manifest({
+            "id": run_id, "stage": stage, "status": "queued", "created": now, "updated": now,
+            "counts": {}, "host": platform.node(), "python": platform.python_version(), **(extra or {}),
+        })
+        return store
+
+    @classmethod
+    def open(cls, run: str, home: str | os.PathLike[str] | None = None) -> RunStore:
+        """Open by run id (or unique id prefix) or by folder path."""
+        path = Path(run)
+        if path.is_dir() and (path / "manifest.json").exists():
+            return cls(path)
+        root = locations.runs_dir(home)
+        if (root / run / "manifest.json").exists():
+            return cls(root / run)
+        matches = [p for p in root.iterdir() if p.name.startswith(run) and (p / "manifest.json").exists()]
+        if len(matches) == 1:
+            return cls(matches[0])
+        if not matches:
+            raise FileNotFoundError(f"no run {run!r} under {root}")
+        raise FileNotFoundError(f"run prefix {run!r} is ambiguous: {', '.join(sorted(p.name for p in matches))}")
+
+    @staticmethod
+    def list(home: str | os.PathLike[str] | None = None) -> list[RunStore]:
+        root = locations.runs_dir(home)
+        stores = [RunStore(p) for p in root.iterdir() if (p / "manifest.json").exists()]
+        return sorted(stores, key=lambda s: s.manifest().get("created", 0), reverse=True)
+
+    # -- paths ------------------------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def spec_path(self) -> Path:
+        return self.dir / "spec.toml"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    @property
+    def errors_path(self) -> Path:
+        return self.dir / "errors.jsonl"
+
+    @property
+    def chunks_dir(self) -> Path:
+        return self.dir / "chunks"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.dir / "outputs"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "worker.log"
+
+    # -- manifest --------------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        import json
+
+        for _ in range(3):  # atomic rename means a retry always finds a whole file
+            try:
+                return json.loads(self.manifest_path.read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                time.sleep(0.01)
+        return {"id": self.run_id, "status": "failed", "error": "manifest unreadable"}
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        """Read-modify-write under a file lock: data-parallel workers and the launcher update it concurrently."""
+        import fcntl
+
+        with open(self.dir / ".manifest.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest = self.manifest()
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+                    manifest[key] = {**manifest[key], **value}
+                else:
+                    manifest[key] = value
+            manifest["updated"] = time.time()
+            self.write_manifest(manifest)
+            return manifest
+
+    def effective_status(self) -> str:
+        """Manifest status, but a `running` run whose workers are all gone reads as `interrupted`."""
+        manifest = self.manifest()
+        status = manifest.get("status", "queued")
+        if status in ("running", "queued"):
+            pids = manifest.get("pids") or []
+            if pids and not any(pid_alive(p) for p in pids):
+                return "interrupted"
+        return status
+
+    def spec_text(self) -> str:
+        return self.spec_path.read_text()
+
+    # -- chunks ------------------------------------------------------------------------------------------
+    def chunk_path(self, index: int) -> Path:
+        return self.chunks_dir / f"chunk-{index:05d}.jsonl"
+
+    def chunk_done(self, index: int) -> bool:
+        return self.chunk_path(index).exists()
+
+    def write_chunk(self, index: int, records: list[dict[str, Any]]) -> int:
+        rows = sorted(records, key=record_key)
+        return write_jsonl_atomic(self.chunk_path(index), rows)
+
+    def done_chunks(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.chunks_dir.glob(CHUNK_GLOB))
+
+    def read_chunk(self, index: int) -> list[dict[str, Any]]:
+        return read_jsonl(self.chunk_path(index))
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """All records, chunk by chunk, in (example_id, sample_idx) order within each chunk."""
+        for index in self.done_chunks():
+            yield from self.read_chunk(index)
+
+    def records(self) -> list[dict[str, Any]]:
+        return sorted(self.iter_records(), key=record_key)
+
+    def clear_chunks(self) -> None:
+        shutil.rmtree(self.chunks_dir, ignore_errors=True)
+        self.chunks_dir.mkdir()
+        self.errors_path.unlink(missing_ok=True)
+
+    # -- errors -------------------------------------------------------------------------------------------
+    def add_error(self, item_id: str, reason: str, detail: str = "", **extra: Any) -> None:
+        append_jsonl(self.errors_path, {"item_id": item_id, "reason": reason, "detail": detail,
+                                        "ts": time.time(), **extra})
+
+    def errors(self) -> list[dict[str, Any]]:
+        """Bad items, one per (item_id, reason): a resumed run may record the same bad row again."""
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in read_jsonl(self.errors_path):
+            seen.setdefault((str(row.get("item_id")), str(row.get("reason"))), row)
+        return list(seen.values())
+
+    # -- outputs -------------------------------------------------------------------------------------------
+    def output_path(self, name: str) -> Path:
+        self.outputs_dir.mkdir(exist_ok=True)
+        return self.outputs_dir / name

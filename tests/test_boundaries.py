@@ -1,0 +1,55 @@
+"""Package boundaries: the headless core never imports Textual; the TUI never imports backends."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def modules_of(package: str) -> list[str]:
+    names = [package]
+    for info in pkgutil.walk_packages([str(ROOT / package)], prefix=f"{package}."):
+        names.append(info.name)
+    return names
+
+
+def imported_after(modules: list[str]) -> dict[str, list[str]]:
+    """Import each module in one fresh interpreter; report which of textual/torch each pulled in."""
+    code = (
+        "import importlib, json, sys\n"
+        "out = {}\n"
+        f"for name in {modules!r}:\n"
+        "    before = set(sys.modules)\n"
+        "    importlib.import_module(name)\n"
+        "    out[name] = sorted(m for m in ('textual', 'torch', 'backends', 'vllm') if m in sys.modules)\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_core_and_backends_never_import_textual() -> None:
+    modules = [m for m in modules_of("experiments") + modules_of("backends")
+               if not m.endswith(("vllm_engine", "__main__"))]
+    seen = imported_after(modules)
+    leaks = {name: mods for name, mods in seen.items() if "textual" in mods}
+    assert not leaks, f"textual imported by: {leaks}"
+    assert len(seen) >= 15
+
+
+def test_backends_do_not_import_experiments() -> None:
+    for path in (ROOT / "backends").rglob("*.py"):
+        text = path.read_text()
+        assert "from experiments" not in text and "import experiments" not in text, path
+
+
+def test_cli_and_core_imports_stay_light() -> None:
+    """Starting the CLI or reading runs must not import torch (the TUI starts in well under a second)."""
+    seen = imported_after(["experiments.cli", "experiments.store", "experiments.runstate", "experiments.jobs"])
+    assert all("torch" not in mods for mods in seen.values()), seen

@@ -1,0 +1,140 @@
+"""Pilot tests of the Records screen: verdict filters, search, detail pane, paging."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from experiments.store import RunStore
+from tests.tui_fixtures import make_home, make_run, sample_records, settle, wait_for
+from tui_app.app import make_app
+from tui_app.screens.records import RecordsScreen
+from tui_app.screens.runs import RunsScreen
+from tui_app.widgets.detail import RecordDetail
+
+SIZE = (150, 40)
+GRADED = "grading-20260528-202740-bbbb"
+
+
+@pytest.fixture
+def home(tmp_path):
+    return make_home(tmp_path)
+
+
+async def open_records(app, pilot, run_id: str, **kwargs) -> RecordsScreen:
+    await settle(pilot)
+    app.push_screen(RecordsScreen(RunStore(app.runs_dir / run_id), **kwargs))
+    await settle(pilot)
+    return app.screen
+
+
+def rows(screen) -> int:
+    return screen.query_one("#records", DataTable).row_count
+
+
+def detail(screen) -> str:
+    return str(screen.query_one("#detail", RecordDetail).render())
+
+
+async def test_filters_change_rows(home):
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, GRADED)
+        assert rows(screen) == 6
+        label = str(screen.query_one("#filter-label").render())
+        assert "all 6" in label and "correct 2" in label and "incorrect 2" in label and "ungraded 2" in label
+        for key, expected, mark in (("y", 2, "✓"), ("n", 2, "✗"), ("u", 2, "?"), ("a", 6, None)):
+            await pilot.press(key)
+            await settle(pilot)
+            assert rows(screen) == expected, key
+            if mark:
+                table = screen.query_one("#records", DataTable)
+                assert {str(table.get_row_at(i)[3]) for i in range(expected)} == {mark}
+
+
+async def test_detail_pane_follows_the_cursor(home):
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, GRADED)
+        assert "Question 0: what is 0 plus 0?" in detail(screen)  # first row shown at once
+        await pilot.press("down")
+        await pilot.pause()
+        shown = detail(screen)
+        assert "Question 1: what is 1 plus 1?" in shown
+        assert "Adding 1 and 1 step by step gives 3." in shown  # response
+        assert "GOLD\n2" in shown and "EXTRACTED\n3" in shown
+        assert "incorrect (ok): 3 != gold 2" in shown
+        assert "<UN_MATH>" in shown
+        assert "JUDGE REASONING" not in shown
+
+
+async def test_detail_shows_judge_reasoning(tmp_path):
+    records = sample_records(2)
+    records[0]["judge_reasoning"] = "The final line matches the gold answer."
+    make_run(tmp_path, "judge-20260528-000000-aaaa", stage="judge", records=records)
+    app = make_app(tmp_path, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, "judge-20260528-000000-aaaa")
+        assert "JUDGE REASONING\nThe final line matches the gold answer." in detail(screen)
+
+
+async def test_search_focus_typing_and_escape(home):
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, GRADED)
+        await pilot.press("slash")
+        search = screen.query_one("#search", Input)
+        assert search.has_focus
+        await pilot.press(*"any")  # 'a', 'n', 'y' go into the box, not to the filters
+        assert search.value == "any" and screen.which == "all"
+        await wait_for(pilot, lambda: screen.query_text == "any")
+        await settle(pilot)
+        assert rows(screen) == 0
+        search.value = ""
+        search.value = "question 3"
+        await pilot.press("enter")  # enter applies at once and returns to the table
+        await settle(pilot)
+        assert rows(screen) == 1 and "Question 3" in detail(screen)
+        assert screen.query_one("#records", DataTable).has_focus
+        await pilot.press("y")  # filter and search combine (record 3 is correct)
+        await settle(pilot)
+        assert rows(screen) == 1
+        await pilot.press("n")
+        await settle(pilot)
+        assert rows(screen) == 0
+        await pilot.press("slash", "escape")  # escape leaves the box first ...
+        assert isinstance(app.screen, RecordsScreen)
+        await pilot.press("escape")  # ... then the screen
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_records_load_a_page_at_a_time(tmp_path):
+    make_run(tmp_path, "grading-20260528-000000-page", stage="grading", records=sample_records(30),
+             chunk_size=4)
+    app = make_app(tmp_path, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, "grading-20260528-000000-page", page_size=10)
+        assert rows(screen) == 10 and not screen.pager.exhausted
+        assert "first 10 shown" in str(screen.query_one("#filter-label").render())
+        await pilot.press("m")
+        await settle(pilot)
+        assert rows(screen) == 20
+        await pilot.press("ctrl+end")  # reaching the end of what is loaded reads the next page
+        await settle(pilot)
+        await pilot.press("ctrl+end")
+        await settle(pilot)
+        assert rows(screen) == 30 and screen.pager.exhausted
+        assert "30 shown" in str(screen.query_one("#filter-label").render())
+        assert "Question 29" in detail(screen)
+
+
+async def test_ungraded_run_and_palette(home):
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, "inference-20260528-202640-aaaa")
+        assert rows(screen) == 6
+        await pilot.press("y")
+        await settle(pilot)
+        assert rows(screen) == 0
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert "Show correct records" in titles and "Search records" in titles

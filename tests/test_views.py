@@ -1,0 +1,118 @@
+"""Unit tests of experiments.views (no Textual)."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments import views
+from experiments.emit import Emitter
+from experiments.runstate import RunState
+from experiments.store import RunStore
+from tests.tui_fixtures import DEAD_PID, make_home, make_run, sample_records
+
+
+def test_verdicts_and_matches():
+    records = sample_records(6)
+    assert [views.verdict(r) for r in records[:3]] == ["correct", "incorrect", "ungraded"]
+    assert views.verdict({"example_id": "x"}) == "ungraded"
+    assert views.matches(records[0], "correct")
+    assert not views.matches(records[0], "incorrect")
+    assert views.matches(records[1], "all", "QUESTION 1")  # case-insensitive, question
+    assert views.matches(records[1], "all", "gives 3")  # response
+    assert views.matches(records[1], "all", "test-000001")  # example id
+    assert not views.matches(records[1], "all", "nowhere")
+
+
+def test_verdict_counts():
+    counts = views.verdict_counts(sample_records(7))
+    assert counts == {"all": 7, "correct": 3, "incorrect": 2, "ungraded": 2}
+
+
+def test_pager_reads_lazily_chunk_by_chunk(tmp_path, monkeypatch):
+    store = make_run(tmp_path, "inference-x", records=sample_records(10), chunk_size=3)
+    reads = []
+    original = RunStore.read_chunk
+    monkeypatch.setattr(RunStore, "read_chunk", lambda self, i: reads.append(i) or original(self, i))
+    pager = views.RecordPager(store)
+    first = pager.next_page(4)
+    assert [r["index"] for r in first] == [0, 1, 2, 3]
+    assert reads == [0, 1]  # only the chunks needed so far
+    assert not pager.exhausted
+    rest = pager.next_page(100)
+    assert len(rest) == 6 and pager.exhausted and pager.loaded == 10
+    assert pager.next_page(100) == []
+
+
+def test_pager_filters_and_search(tmp_path):
+    store = make_run(tmp_path, "grading-x", stage="grading", records=sample_records(9), chunk_size=4)
+    assert len(views.RecordPager(store, "correct").next_page(100)) == 3
+    assert len(views.RecordPager(store, "incorrect").next_page(100)) == 3
+    assert len(views.RecordPager(store, "ungraded").next_page(100)) == 3
+    assert [r["index"] for r in views.RecordPager(store, "all", "question 4").next_page(100)] == [4]
+    with pytest.raises(ValueError):
+        list(views.iter_matching(store, "bogus"))
+
+
+def test_record_cells_and_sections():
+    record = sample_records(3, tagged=True)[1]
+    record |= {"judge_reasoning": "the sum is wrong", "response": "x" * 500}
+    cells = views.record_cells(record)
+    assert cells[:4] == ("gsm8k-test-000001", "0", "gsm8k", "✗")
+    assert cells[views.RECORD_COLUMNS.index("token")] == "<UN_MATH>"
+    assert len(cells[-1]) == views.PREVIEW and cells[-1].endswith("…")
+    sections = dict(views.record_sections(record))
+    assert sections["question"] == "Question 1: what is 1 plus 1?"
+    assert sections["response"] == "x" * 500  # the full text in the detail pane
+    assert sections["gold"] == "2" and sections["extracted"] == "3"
+    assert sections["verdict"] == "incorrect (ok): 3 != gold 2"
+    assert sections["confidence token"] == "<UN_MATH>"
+    assert sections["judge reasoning"] == "the sum is wrong"
+    assert "judge reasoning" not in dict(views.record_sections(sample_records(1)[0]))
+
+
+def test_progress_and_metrics_text():
+    assert views.progress_text(3, 8) == "3/8 (38%)"
+    assert views.progress_text(3, None, "samples") == "3 samples"
+    assert views.progress_text(None, 8) == ""
+    state = RunState(status="running", done=10, total=40, unit="samples", rate=2.0)
+    assert views.progress_line(state) == "10/40 samples (25%) · 2.00/s · ETA 00:15"
+    state.metrics = {"tokens_per_s": [(None, 12.0), (None, 41.25)], "model_load_s": [(None, 9.7)]}
+    assert views.format_metrics(state) == "model_load_s 9.7 · tokens_per_s 41.2"
+
+
+def test_status_of_interrupted():
+    assert views.status_of({"status": "running", "pids": [DEAD_PID]}) == "interrupted"
+    assert views.status_of({"status": "running", "pids": []}) == "running"
+    assert views.status_of({"status": "done", "pids": [DEAD_PID]}) == "done"
+
+
+def test_summary_text_has_accuracy_and_counts():
+    from experiments.stages.report import accuracy_table
+
+    manifest = {"summary": {"accuracy": accuracy_table(sample_records(6)), "tokens": {"<UN_MATH>": 4},
+                            "records": 6}}
+    text = views.summary_text(manifest)
+    assert "accuracy" in text and "50.0%" in text
+    assert "tokens: <UN_MATH>: 4" in text and "records: 6" in text
+    assert views.summary_text({}) == ""
+
+
+def test_runs_index_rows_and_live_progress(tmp_path):
+    make_home(tmp_path)
+    index = views.RunsIndex(tmp_path)
+    rows = {r.id: r for r in index.rows()}
+    assert len(rows) == 5
+    assert list(rows)[0] == "tagging-20260528-203040-eeee"  # newest first
+    assert rows["tagging-20260528-203040-eeee"].status == "interrupted"
+    running = rows["inference-20260528-202840-cccc"]
+    assert (running.status, running.progress, running.errors) == ("running", "3/8 (38%)", 2)
+    assert rows["inference-20260528-202640-aaaa"].progress == "6/6 (100%)"
+    store = RunStore.open("inference-20260528-202840-cccc", tmp_path)
+    Emitter(store.events_path, store.run_id).progress(5, 8, force=True)
+    assert index.row(store).progress == "5/8 (62%)"
+
+
+def test_error_cells_flatten_detail():
+    cells = views.error_cells({"item_id": "q1", "reason": "malformed_row", "detail": "line 1\n  line 2"}, 10)
+    assert cells == ("q1", "malformed_row", "line 1 li…")
+

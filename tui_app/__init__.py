@@ -1,0 +1,1 @@
+"""The confconsole terminal UI (Textual). Reads runs through `experiments`; never imports `backends`."""

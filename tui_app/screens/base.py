@@ -1,0 +1,75 @@
+"""What every console screen shares: worker failures as notifications, run actions, palette commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui_app.screens.dialogs import ConfirmScreen
+
+if TYPE_CHECKING:
+    from tui_app.app import ConfConsoleApp
+
+PaletteCommand = tuple[str, str, Callable[[], object]]
+
+
+class ConsoleScreen(Screen):
+    """Base screen. Workers started here are thread workers with `exit_on_error=False`: a failure (a run that
+    cannot be resumed, an unreadable file) becomes an error notification, handled in one place below."""
+
+    @property
+    def console(self) -> ConfConsoleApp:
+        return self.app  # type: ignore[return-value]
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """Command-palette entries for this screen (the app adds them to its system commands)."""
+        return []
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(str(error) or type(error).__name__, title=f"{event.worker.name} failed",
+                        severity="error", timeout=10)
+
+    def after_job(self) -> None:
+        """Called (UI thread) after cancel/resume went through; screens refresh themselves here."""
+
+    # -- run actions shared by the Runs and Run screens ---------------------------------------------------
+    def cancel_run(self, run_id: str | None) -> None:
+        if not run_id:
+            return
+        message = f"Cancel run {run_id}?\n\nIts workers get SIGTERM; the chunk in flight is dropped. " \
+                  "Resume it later with r."
+        self.app.push_screen(ConfirmScreen(message, yes="Cancel run"),
+                             lambda ok: self._job("cancel", run_id) if ok else None)
+
+    def resume_run(self, run_id: str | None, force: bool = False) -> None:
+        if not run_id:
+            return
+        if not force:
+            self._job("resume", run_id)
+            return
+        message = f"Force-resume run {run_id}?\n\nThis deletes its finished chunks and bad-item list, " \
+                  "then recomputes everything."
+        self.app.push_screen(ConfirmScreen(message, yes="Force resume"),
+                             lambda ok: self._job("force-resume", run_id) if ok else None)
+
+    @work(thread=True, exit_on_error=False, name="run action", group="jobs")
+    def _job(self, action: str, run_id: str) -> None:
+        from experiments import jobs
+
+        home = self.console.home
+        self.app.call_from_thread(self.notify, f"{action}: {run_id}…", timeout=3)
+        if action == "cancel":
+            jobs.cancel(run_id, home)
+            done = f"cancelled {run_id}"
+        else:
+            jobs.resume(run_id, home, force=action == "force-resume")
+            done = f"{'force-' if action == 'force-resume' else ''}resumed {run_id}"
+        self.app.call_from_thread(self.notify, done, title=action)
+        self.app.call_from_thread(self.after_job)

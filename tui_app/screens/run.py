@@ -1,0 +1,189 @@
+"""One run, live: progress, rate and ETA, metrics, the log tail, bad items and, when done, the summary."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
+from textual.worker import Worker
+
+from experiments.events import Event, LogEvent
+from experiments.runstate import EventTail, RunState
+from experiments.store import RunStore
+from experiments.views import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
+from tui_app.screens.base import ConsoleScreen, PaletteCommand
+from tui_app.widgets.status import STATUS_STYLES
+
+MAX_BAD_ROWS = 500
+
+
+def log_line(event: LogEvent) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+    return f"{stamp} {event.level:<7} {event.message}"
+
+
+class RunScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("o", "open_records", "Records"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("R", "force_resume", "Force resume"),
+        Binding("n", "next_stage", "Next stage"),
+    ]
+
+    def __init__(self, store: RunStore) -> None:
+        super().__init__()
+        self.store = store
+        self.state = RunState()
+        self.manifest: dict[str, Any] = {}
+        self.status = ""
+        self.errors: list[dict[str, Any]] = []
+        self._tail = EventTail(store.events_path)
+        self._errors_sig: tuple[int, int] | None = None
+        self._poller: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="run-info")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(id="progress", show_eta=False)
+            yield Static("", id="progress-label", markup=False)
+        yield Static("", id="metrics", markup=False)
+        with Horizontal(id="panes"):
+            with Vertical(id="log-pane"):
+                yield Static("Log", classes="pane-title")
+                yield Log(id="log", max_lines=2000)
+            with Vertical(id="side-pane"):
+                yield Static("Bad items", id="bad-title", classes="pane-title", markup=False)
+                yield DataTable(id="bad-items", cursor_type="row")
+                yield Static("Summary", classes="pane-title")
+                with VerticalScroll(id="summary-scroll"):
+                    yield Static("", id="summary", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.store.run_id
+        table = self.query_one("#bad-items", DataTable)
+        table.add_column("item", key="item")
+        table.add_column("reason", key="reason")
+        table.add_column("detail", key="detail")
+        self.poll()
+        if self.console.poll_interval:
+            self.set_interval(self.console.poll_interval, self.poll)
+
+    # -- polling: file reads in a thread, rendering on the UI thread, at most once per tick ---------------
+    def poll(self) -> None:
+        if self._poller is not None and self._poller.is_running:
+            return
+        self._poller = self._read()
+
+    @work(thread=True, exit_on_error=False, name="read run", group="run-poll")
+    def _read(self) -> None:
+        events = self._tail.poll()
+        manifest = self.store.manifest()
+        errors = None
+        try:
+            stat = self.store.errors_path.stat()
+            sig: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+        except FileNotFoundError:
+            sig = None
+        if sig != self._errors_sig:
+            errors = self.store.errors()
+            self._errors_sig = sig
+        self.app.call_from_thread(self.apply, events, manifest, errors)
+
+    def apply(self, events: list[Event], manifest: dict[str, Any],
+              errors: list[dict[str, Any]] | None) -> None:
+        new_logs = []
+        for event in events:
+            self.state.consume(event)
+            if isinstance(event, LogEvent):
+                new_logs.append(log_line(event))
+        self.manifest = manifest
+        self.status = status_of(manifest)
+        self.render_run(new_logs)
+        if errors is not None:
+            self.errors = errors
+            self.render_errors()
+
+    def render_run(self, new_logs: list[str]) -> None:
+        info = Text()
+        for i, (label, value) in enumerate(run_info(self.manifest, self.status)):
+            info.append(("  " if i else "") + f"{label} ", style="dim")
+            info.append(value, style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
+        self.query_one("#run-info", Static).update(info)
+
+        state, bar = self.state, self.query_one("#progress", ProgressBar)
+        counts = self.manifest.get("counts") or {}
+        if state.total:
+            bar.update(total=state.total, progress=state.done)
+        elif self.status == "done":
+            bar.update(total=1, progress=1)
+        elif counts.get("chunks_total"):
+            bar.update(total=counts["chunks_total"], progress=counts.get("chunks_done", 0))
+        self.query_one("#progress-label", Static).update(progress_line(state))
+        metrics = format_metrics(state)
+        self.query_one("#metrics", Static).update(metrics or "no metrics yet")
+        if new_logs:
+            self.query_one("#log", Log).write_lines(new_logs)
+        self.query_one("#summary", Static).update(summary_text(self.manifest) or self._summary_pending())
+
+    def _summary_pending(self) -> str:
+        if self.status in ("running", "queued"):
+            return "(the summary appears when the run is done)"
+        return "(no summary)"
+
+    def render_errors(self) -> None:
+        table = self.query_one("#bad-items", DataTable)
+        table.clear()
+        for error in self.errors[:MAX_BAD_ROWS]:
+            table.add_row(*error_cells(error))
+        more = f", first {MAX_BAD_ROWS} shown" if len(self.errors) > MAX_BAD_ROWS else ""
+        self.query_one("#bad-title", Static).update(f"Bad items ({len(self.errors)}{more})")
+
+    @on(DataTable.RowSelected, "#bad-items")
+    def _bad_item_selected(self, event: DataTable.RowSelected) -> None:
+        error = self.errors[event.cursor_row]
+        self.notify(str(error.get("detail") or "(no detail)"), title=f"{error.get('item_id')}: "
+                    f"{error.get('reason')}", timeout=15, markup=False)
+
+    # -- actions ------------------------------------------------------------------------------------------
+    def after_job(self) -> None:
+        self.poll()
+
+    def action_open_records(self) -> None:
+        from tui_app.screens.records import RecordsScreen
+
+        self.app.push_screen(RecordsScreen(self.store))
+
+    def action_cancel(self) -> None:
+        self.cancel_run(self.store.run_id)
+
+    def action_resume(self) -> None:
+        self.resume_run(self.store.run_id)
+
+    def action_force_resume(self) -> None:
+        self.resume_run(self.store.run_id, force=True)
+
+    def action_next_stage(self) -> None:
+        nxt = self.manifest.get("next_run")
+        if not nxt:
+            self.notify("This run has not launched a next stage.", severity="warning")
+            return
+        self.app.switch_screen(RunScreen(RunStore(self.console.runs_dir / nxt)))
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        return [
+            ("Open records", "Records of this run", self.action_open_records),
+            ("Cancel run", "Stop this run's workers", self.action_cancel),
+            ("Resume run", "Restart this run; finished chunks are kept", self.action_resume),
+            ("Force-resume run", "Delete this run's chunks and recompute", self.action_force_resume),
+            ("Next stage", "Open the run this one launched", self.action_next_stage),
+        ]

@@ -1,0 +1,162 @@
+"""The home screen: every run under the home, refreshed every second without losing the cursor."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
+
+from experiments.store import RunStore
+from experiments.views import RunRow, RunsIndex
+from tui_app.screens.base import ConsoleScreen, PaletteCommand
+from tui_app.widgets.status import status_text
+
+COLUMNS = (("id", "id"), ("stage", "stage"), ("status", "status"), ("progress", "progress"),
+           ("records", "records"), ("errors", "errors"), ("created", "created"), ("title", "title"))
+CELL_KEYS = ("progress", "records", "errors", "created", "title")  # RunRow.cells() order
+
+
+class RunsScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
+        Binding("o", "open_records", "Records"),
+        Binding("d", "demo", "Demo"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("R", "force_resume", "Force resume"),
+        Binding("g", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, RunRow] = {}
+        self.order: list[str] = []
+        self._index: RunsIndex | None = None
+        self._refresher: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-empty", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.console.home)
+        table = self.query_one("#runs", DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self._index = RunsIndex(self.console.home)
+        self.action_refresh()
+        if self.console.refresh_interval:
+            self.set_interval(self.console.refresh_interval, self.action_refresh)
+
+    # -- data -----------------------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        if self._refresher is not None and self._refresher.is_running:
+            return  # the last read is still going (slow disk): skip this tick
+        self._refresher = self._load()
+
+    @work(thread=True, exit_on_error=False, name="refresh runs", group="runs")
+    def _load(self) -> None:
+        assert self._index is not None
+        rows = self._index.rows()
+        self.app.call_from_thread(self.show_rows, rows)
+
+    def show_rows(self, rows: list[RunRow]) -> None:
+        table = self.query_one("#runs", DataTable)
+        order = [r.id for r in rows]
+        if order == self.order:
+            for row in rows:
+                old = self.rows[row.id]
+                if old == row:
+                    continue
+                if old.status != row.status:
+                    table.update_cell(row.id, "status", status_text(row.status))
+                for key, value, before in zip(CELL_KEYS, row.cells(), old.cells(), strict=True):
+                    if value != before:
+                        table.update_cell(row.id, key, value)
+        else:
+            selected = self.selected_run_id()
+            table.clear()
+            for row in rows:
+                progress, records, errors, created, title = row.cells()
+                table.add_row(row.id, row.stage, status_text(row.status), progress, records, errors, created,
+                              title, key=row.id)
+            if selected in order:
+                table.move_cursor(row=order.index(selected), animate=False)
+        self.rows = {r.id: r for r in rows}
+        self.order = order
+        empty = self.query_one("#runs-empty", Static)
+        empty.display = not rows
+        if not rows:
+            empty.update(f"No runs under {self.console.home / 'runs'} yet. Press d to launch the demo "
+                         "(20 GSM8K questions on the embedded model: inference, grading, tagging).")
+
+    def selected_run_id(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def after_job(self) -> None:
+        self.action_refresh()
+
+    # -- actions ------------------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#runs")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_run()
+
+    def _store(self) -> RunStore | None:
+        run_id = self.selected_run_id()
+        if run_id is None:
+            self.notify("No run selected.", severity="warning")
+            return None
+        return RunStore(self.console.runs_dir / run_id)
+
+    def action_open_run(self) -> None:
+        from tui_app.screens.run import RunScreen
+
+        if store := self._store():
+            self.app.push_screen(RunScreen(store))
+
+    def action_open_records(self) -> None:
+        from tui_app.screens.records import RecordsScreen
+
+        if store := self._store():
+            self.app.push_screen(RecordsScreen(store))
+
+    def action_cancel(self) -> None:
+        self.cancel_run(self.selected_run_id())
+
+    def action_resume(self) -> None:
+        self.resume_run(self.selected_run_id())
+
+    def action_force_resume(self) -> None:
+        self.resume_run(self.selected_run_id(), force=True)
+
+    def action_demo(self) -> None:
+        self.notify("launching the demo pipeline…", timeout=3)
+        self._launch_demo()
+
+    @work(thread=True, exit_on_error=False, name="launch demo", group="jobs")
+    def _launch_demo(self) -> None:
+        from experiments import jobs
+        from experiments.pipelines import demo_spec
+
+        run_id = jobs.launch(demo_spec(limit=20), self.console.home)
+        self.app.call_from_thread(self.notify, f"demo launched: {run_id}", title="demo")
+        self.app.call_from_thread(self.action_refresh)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        return [
+            ("Launch demo", "Inference, grading and tagging of 20 GSM8K questions", self.action_demo),
+            ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
+            ("Open records", "Records of the selected run", self.action_open_records),
+            ("Cancel run", "Stop the selected run's workers", self.action_cancel),
+            ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
+            ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),
+            ("Refresh runs", "Re-read the runs folder now", self.action_refresh),
+        ]
