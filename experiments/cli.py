@@ -16,6 +16,7 @@ OPTIONAL_COMMANDS: list[tuple[str, str]] = [
     ("experiments.grading.cli", "register"),
     ("experiments.datasets.cli", "register"),
     ("experiments.cli_engines", "register"),
+    ("experiments.cli_judge", "register"),
 ]
 
 

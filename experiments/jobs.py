@@ -105,12 +105,18 @@ def _signal_group(pid: int, sig: int) -> None:
 def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = False) -> str:
     """Restart a run's workers on its folder: done chunks are skipped (`force` clears them first)."""
     store = RunStore.open(run, home)
-    if any(pid_alive(p) for p in store.manifest().get("pids", [])):
+    manifest = store.manifest()
+    pids = manifest.get("pids", [])
+    if manifest.get("status") not in ("running", "queued"):  # finished: give the process a moment to exit
+        deadline = time.monotonic() + 15
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if any(pid_alive(p) for p in pids):
         raise RuntimeError(f"run {store.run_id} is still running; cancel it first")
-    if force:
+    spec = spec_from_toml(store.spec_text())
+    if force or getattr(spec, "force_regenerate", False):
         store.clear_chunks()
     (store.dir / ".finalizing").unlink(missing_ok=True)
-    spec = spec_from_toml(store.spec_text())
     store.update_manifest(status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
     start_workers(store, spec, locations.home(home))
     return store.run_id

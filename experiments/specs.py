@@ -32,6 +32,8 @@ class BackendSpec(BaseModel):
 
     kind: Literal["hf", "vllm", "openai_compat"] = "hf"
     options: dict[str, Any] = Field(default_factory=dict)
+    server: Literal["none", "local"] = "none"  # local: the run starts and stops its own vLLM server
+    server_args: list[str] = Field(default_factory=list)
 
     @field_validator("options")
     @classmethod
@@ -58,7 +60,11 @@ class InferenceSpec(BaseSpec):
     chunk_size: int = Field(8, ge=1, description="examples per chunk (the unit of resume)")
     max_prompt_length: int | None = Field(None, ge=1)
     truncation: Literal["left", "right", "error"] = "error"
-    data_parallel: int = Field(1, ge=1)
+    data_parallel: int = Field(1, ge=1, description="worker processes (CPU, or one per GPU when gpus is empty)")
+    gpus: list[int] = Field(default_factory=list, description="GPU ids; one worker per tensor_parallel group")
+    tensor_parallel: int = Field(1, ge=1)
+    chunk_id: int | None = Field(None, ge=0, description="compute only this chunk (seed-style per-GPU jobs)")
+    force_regenerate: bool = False  # a resume of this run recomputes every chunk
 
 
 class GradingSpec(BaseSpec):
@@ -69,16 +75,36 @@ class GradingSpec(BaseSpec):
     timeout: float = Field(5.0, gt=0)
 
 
+class JudgingSpec(BaseSpec):
+    """An LLM judge over an inference run's records (seed 000): JSON verdicts, usage and cost."""
+
+    stage: Literal["judging"] = "judging"
+    input_run: str = ""
+    model: str = "smollm2-135m"  # the judge model (served name for openai_compat)
+    backend: BackendSpec = Field(default_factory=lambda: BackendSpec(kind="openai_compat"))
+    num_workers: int = Field(8, ge=1, description="concurrent judge requests")
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    parse_retries: int = Field(2, ge=0, description="re-asks when the verdict is not valid JSON")
+    structured_output: bool = True  # ask for a JSON schema where the server supports it
+    chunk_size: int = Field(32, ge=1)
+    prices: dict[str, list[float]] = Field(default_factory=dict)  # model -> [$/1M input, $/1M output]
+
+
 class TaggingSpec(BaseSpec):
     stage: Literal["tagging"] = "tagging"
     input_run: str = ""
     style: Literal["angle", "pipe"] = "angle"  # <CN_MATH> or <|c_math|>
     domain_names: dict[str, str] = Field(default_factory=dict)  # record domain -> token domain name
+    verdict: Literal["auto", "rule", "judge"] = "auto"  # auto: the rule verdict, else the judge's
+    incorrect_ratio: float | None = Field(None, ge=0, description="Self-REF-style: keep this many incorrect "
+                                          "examples per correct one (None keeps all)")
+    seed: int = 0
 
 
-Spec = Annotated[Union[InferenceSpec, GradingSpec, TaggingSpec], Field(discriminator="stage")]
+Spec = Annotated[Union[InferenceSpec, GradingSpec, JudgingSpec, TaggingSpec], Field(discriminator="stage")]
 SPEC_ADAPTER: TypeAdapter[Spec] = TypeAdapter(Spec)
-STAGES = ("inference", "grading", "tagging")
+STAGES = ("inference", "grading", "judging", "tagging")
 
 
 def parse_spec(data: dict[str, Any]) -> Spec:

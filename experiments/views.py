@@ -126,9 +126,11 @@ def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:
     return [(k, v) for k, v in fields if v]
 
 
-def progress_line(state: RunState) -> str:
-    """`12/40 samples (30%) · 3.2/s · ETA 00:09`."""
+def progress_line(state: RunState, status: str | None = None) -> str:
+    """`12/40 samples (30%) · 3.2/s · ETA 00:09` while running; just the count otherwise."""
     parts = [progress_text(state.done, state.total, state.unit) or f"0 {state.unit}"]
+    if (status or state.status) != "running":  # the manifest's effective status wins (interrupted)
+        return parts[0]
     if state.rate:
         parts.append(f"{state.rate:.2f}/s" if state.rate < 10 else f"{state.rate:.0f}/s")
     parts.append(f"ETA {format_eta(state.eta_seconds)}")
@@ -145,17 +147,31 @@ def format_metrics(state: RunState) -> str:
     return " · ".join(parts)
 
 
+def format_accuracy_compact(rows: list[dict[str, Any]]) -> str:
+    """Like `report.format_accuracy`, with columns only as wide as their contents (fits a side pane)."""
+    header = ("model", "domain", "n", "graded", "correct", "accuracy")
+    body = [(str(r.get("model", "")), str(r.get("domain", "")), str(r.get("n", "")), str(r.get("graded", "")),
+             str(r.get("correct", "")), "-" if r.get("accuracy") is None else f"{r['accuracy']:.1%}")
+            for r in rows]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def fmt(line: tuple[str, ...]) -> str:
+        cells = zip(line, widths, strict=True)
+        return " ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(cells))
+
+    rule = "-" * (sum(widths) + len(widths) - 1)
+    return "\n".join([fmt(header), rule, *map(fmt, body)])
+
+
 def summary_text(manifest: dict[str, Any]) -> str:
     """The finished run's summary: accuracy table, token and finish-reason counts, anything else scalar."""
-    from experiments.stages.report import format_accuracy
-
     summary = manifest.get("summary") or {}
     if not summary:
         return ""
     lines = []
     rows = summary.get("accuracy")
     if rows:
-        lines += [format_accuracy(rows), ""]
+        lines += [format_accuracy_compact(rows), ""]
     for key in sorted(summary):
         value = summary[key]
         if key == "accuracy":

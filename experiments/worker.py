@@ -29,8 +29,9 @@ def _raise_cancelled(signum: int, frame: Any) -> None:
 
 
 def all_chunks_done(store: RunStore) -> bool:
-    total = store.manifest().get("counts", {}).get("chunks_total")
-    return total is None or len(store.done_chunks()) >= total
+    counts = store.manifest().get("counts", {})
+    target = counts.get("chunks_target", counts.get("chunks_total"))
+    return target is None or len(store.done_chunks()) >= target
 
 
 def claim_finalize(store: RunStore) -> bool:
@@ -68,6 +69,7 @@ def run_worker(run_dir: Path, worker: int = 0, workers: int = 1, home: Path | No
         emit.status("failed", f"{type(exc).__name__}: {exc}")
         return 2
     finally:
+        ctx.stop_local_server()
         emit.flush()
 
 

@@ -110,7 +110,7 @@ def test_malformed_lines_become_errors(tmp_path: Path) -> None:
     assert out[5]["correct"] is True and out[5]["extracted"] == "C"  # options reached the grader
     assert out[6]["status"] == "error" and out[6]["line"] == 8
     assert summary["by_status"]["error"] == 5 and summary["correct"] == 2
-    assert seen and seen[-1] == (7, 7)
+    assert seen[0] == (0, 7) and seen[-1] == (7, 7)
 
 
 def test_only_malformed_lines(tmp_path: Path) -> None:

@@ -138,3 +138,16 @@ async def test_ungraded_run_and_palette(home):
         assert rows(screen) == 0
         titles = [c.title for c in app.get_system_commands(screen)]
         assert "Show correct records" in titles and "Search records" in titles
+
+
+async def test_g_reloads_chunks_written_meanwhile(home):
+    store = RunStore.open("inference-20260528-202840-cccc", home)
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, store.run_id)
+        assert rows(screen) == 3
+        store.write_chunk(1, sample_records(6, graded=False)[3:])  # the worker finished another chunk
+        await pilot.press("g")
+        await settle(pilot)
+        assert rows(screen) == 6
+        assert "all 6" in str(screen.query_one("#filter-label").render())

@@ -209,6 +209,21 @@ async def test_failed_action_becomes_error_notification(home, notes):
         assert isinstance(app.screen, RunsScreen)  # the app survives
 
 
+async def test_done_runs_are_not_cancelled_or_plainly_resumed(home, monkeypatch, notes):
+    calls = []
+    monkeypatch.setattr(jobs, "cancel", lambda *a, **k: calls.append("cancel"))
+    monkeypatch.setattr(jobs, "resume", lambda *a, **k: calls.append("resume"))
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, "grading-20260528-202740-bbbb")
+        await pilot.press("c", "r")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and calls == []
+        warnings = [m for m, sev in notes if sev == "warning"]
+        assert any("nothing to cancel" in m for m in warnings) and any("R recomputes" in m for m in warnings)
+
+
 async def test_help_and_palette(home):
     app = make_app(home, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:

@@ -76,6 +76,8 @@ def test_progress_and_metrics_text():
     assert views.progress_text(None, 8) == ""
     state = RunState(status="running", done=10, total=40, unit="samples", rate=2.0)
     assert views.progress_line(state) == "10/40 samples (25%) · 2.00/s · ETA 00:15"
+    assert views.progress_line(RunState(status="done", done=40, total=40, rate=9.0)) == "40/40 items (100%)"
+    assert views.progress_line(state, "interrupted") == "10/40 samples (25%)"
     state.metrics = {"tokens_per_s": [(None, 12.0), (None, 41.25)], "model_load_s": [(None, 9.7)]}
     assert views.format_metrics(state) == "model_load_s 9.7 · tokens_per_s 41.2"
 
@@ -116,3 +118,13 @@ def test_error_cells_flatten_detail():
     cells = views.error_cells({"item_id": "q1", "reason": "malformed_row", "detail": "line 1\n  line 2"}, 10)
     assert cells == ("q1", "malformed_row", "line 1 li…")
 
+
+
+def test_compact_accuracy_fits_a_pane():
+    from experiments.stages.report import accuracy_table
+
+    text = views.format_accuracy_compact(accuracy_table(sample_records(6) + sample_records(3, domain="mmlu")))
+    lines = text.splitlines()
+    assert lines[0].split() == ["model", "domain", "n", "graded", "correct", "accuracy"]
+    assert lines[2].split() == ["smollm2-135m", "gsm8k", "6", "4", "2", "50.0%"]
+    assert max(map(len, lines)) < 50

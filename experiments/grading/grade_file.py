@@ -88,28 +88,37 @@ def grade_file(
 
     next_row = 0
     last_progress = 0.0
+    if progress is not None:
+        progress(0, total)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp_path, "w", encoding="utf-8") as out, GradingPool(workers=workers, timeout=timeout) as pool:
+    try:
+        with (
+            open(tmp_path, "w", encoding="utf-8") as out,
+            GradingPool(workers=workers, timeout=timeout) as pool,
+        ):
 
-        def flush() -> None:
-            nonlocal next_row, n_correct
-            while next_row in ready:
-                v = ready.pop(next_row)
-                rec = records.pop(next_row)
-                rec.update(v.to_dict())
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                statuses[v.status] += 1
-                n_correct += v.correct is True
-                next_row += 1
+            def flush() -> None:
+                nonlocal next_row, n_correct
+                while next_row in ready:
+                    v = ready.pop(next_row)
+                    rec = records.pop(next_row)
+                    rec.update(v.to_dict())
+                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    statuses[v.status] += 1
+                    n_correct += v.correct is True
+                    next_row += 1
 
-        for idx, verdict in pool.grade_many(items()):
-            ready[to_row.pop(idx)] = verdict
-            flush()
-            if progress is not None and time.perf_counter() - last_progress >= PROGRESS_EVERY_S:
-                last_progress = time.perf_counter()
-                progress(next_row, total)
-        flush()  # trailing malformed lines never pass through the pool
-        restarts = pool.restarts
+            for idx, verdict in pool.grade_many(items()):
+                ready[to_row.pop(idx)] = verdict
+                flush()
+                if progress is not None and time.perf_counter() - last_progress >= PROGRESS_EVERY_S:
+                    last_progress = time.perf_counter()
+                    progress(next_row, total)
+            flush()  # trailing malformed lines never pass through the pool
+            restarts = pool.restarts
+    except BaseException:  # never leave a half-written OUT.tmp behind
+        tmp_path.unlink(missing_ok=True)
+        raise
     os.replace(tmp_path, out_path)
     elapsed = time.perf_counter() - start
     if progress is not None:

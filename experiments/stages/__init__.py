@@ -9,6 +9,7 @@ from typing import Any
 STAGE_MODULES: dict[str, str] = {
     "inference": "experiments.stages.inference",
     "grading": "experiments.stages.grading",
+    "judging": "experiments.stages.judging",
     "tagging": "experiments.stages.tagging",
 }
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from experiments.emit import Emitter
 from experiments.store import RunStore
@@ -20,6 +21,8 @@ class StageContext:
     worker: int = 0
     num_workers: int = 1
     home: Path | None = None
+    served_model: str | None = None
+    _server: Any = field(default=None, repr=False)
 
     def owns(self, chunk_index: int) -> bool:
         """Chunk i goes to worker i % N."""
@@ -29,3 +32,20 @@ class StageContext:
         if not run:
             raise ValueError("this stage needs input_run (the run whose records it reads)")
         return RunStore.open(run, self.home)
+
+    def start_local_server(self, model: str, extra_args: list[str] | None = None) -> str:
+        """Start a managed vLLM server for this run (stopped when the worker exits); returns its base_url."""
+        from backends.server import start_vllm_server
+
+        self.emit.log(f"starting a local vLLM server for {model}")
+        self._server = start_vllm_server(model, extra_args=extra_args or (),
+                                         log_path=self.store.dir / "server.log")
+        self.served_model = self._server.model
+        self.emit.log(f"server up at {self._server.base_url} in {self._server.startup_s}s (pid {self._server.pid})")
+        self.store.update_manifest(server={"pid": self._server.pid, "base_url": self._server.base_url})
+        return self._server.base_url
+
+    def stop_local_server(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -29,13 +29,16 @@ def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:
     from backends.registry import make_generator
 
     options = dict(spec.backend.options)
+    if spec.backend.kind == "openai_compat" and spec.backend.server == "local":
+        options["base_url"] = ctx.start_local_server(spec.model, spec.backend.server_args)
     if spec.backend.kind in ("hf", "vllm"):
         options.setdefault("max_prompt_length", spec.max_prompt_length)
         options.setdefault("truncation", spec.truncation)
     if spec.backend.kind == "hf":
         options.setdefault("progress", lambda msg: ctx.emit.log(msg))
     started = time.monotonic()
-    generator = make_generator(spec.backend.kind, spec.model, **options)
+    model = ctx.served_model or spec.model
+    generator = make_generator(spec.backend.kind, model, **options)
     ctx.emit.metric("model_load_s", time.monotonic() - started, force=True)
     ctx.emit.log(f"model loaded in {time.monotonic() - started:.1f}s: {generator.describe()}")
     return generator
@@ -79,9 +82,13 @@ def run(spec: InferenceSpec, ctx: StageContext) -> None:
     chunks = chunk_examples(loaded.examples, spec.chunk_size)
     n = spec.sampling.n
     total = len(loaded.examples) * n
+    wanted = [spec.chunk_id] if spec.chunk_id is not None else list(range(len(chunks)))
+    if spec.chunk_id is not None and spec.chunk_id >= len(chunks):
+        raise ValueError(f"chunk_id {spec.chunk_id} is out of range: the dataset has {len(chunks)} chunks")
     store.update_manifest(counts={"examples": len(loaded.examples), "expected_records": total,
-                                  "chunks_total": len(chunks), "load_errors": len(loaded.errors)})
-    mine = [i for i in range(len(chunks)) if ctx.owns(i)]
+                                  "chunks_total": len(chunks), "chunks_target": len(wanted),
+                                  "load_errors": len(loaded.errors)})
+    mine = [i for i in wanted if ctx.owns(i)]
     todo = [i for i in mine if not store.chunk_done(i)]
     for i in mine:
         if i not in todo:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from tui_app.app import ConfConsoleApp
 
 PaletteCommand = tuple[str, str, Callable[[], object]]
+CANCELLABLE = ("running", "queued", "interrupted")  # cancelling an interrupted run marks it cancelled
 
 
 class ConsoleScreen(Screen):
@@ -40,16 +41,22 @@ class ConsoleScreen(Screen):
         """Called (UI thread) after cancel/resume went through; screens refresh themselves here."""
 
     # -- run actions shared by the Runs and Run screens ---------------------------------------------------
-    def cancel_run(self, run_id: str | None) -> None:
+    def cancel_run(self, run_id: str | None, status: str) -> None:
         if not run_id:
+            return
+        if status not in CANCELLABLE:
+            self.notify(f"{run_id} is {status}: nothing to cancel.", severity="warning")
             return
         message = f"Cancel run {run_id}?\n\nIts workers get SIGTERM; the chunk in flight is dropped. " \
                   "Resume it later with r."
         self.app.push_screen(ConfirmScreen(message, yes="Cancel run"),
                              lambda ok: self._job("cancel", run_id) if ok else None)
 
-    def resume_run(self, run_id: str | None, force: bool = False) -> None:
+    def resume_run(self, run_id: str | None, status: str, force: bool = False) -> None:
         if not run_id:
+            return
+        if status == "done" and not force:  # resuming would re-finalize it and launch its next stage again
+            self.notify(f"{run_id} is done; R recomputes it from scratch.", severity="warning")
             return
         if not force:
             self._job("resume", run_id)

@@ -43,16 +43,19 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 def binding_rows(screen: Screen) -> list[tuple[str, str]]:
-    """(key, description) for the screen's and then the app's bindings, in declaration order."""
+    """(key, description) for the bindings active on `screen`: its own first, then the app's."""
     app = screen.app
-    rows: list[tuple[str, str]] = []
+    own = {binding.key for binding in Binding.make_bindings(type(screen).BINDINGS)}
+    rows: list[tuple[bool, str, str]] = []
     seen: set[str] = set()
     for node in (screen, app):
         for key, binding in node._bindings:
             if binding.description and key not in seen:
                 seen.add(key)
-                rows.append((app.get_key_display(binding), binding.description))
-    return rows
+                generic = node is screen and key not in own  # tab, copy: inherited from Screen
+                rows.append((generic, app.get_key_display(binding), binding.description))
+    rows.sort(key=lambda row: row[0])  # the screen's own keys first, then the app's, then generic ones
+    return [(key, description) for _, key, description in rows]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -42,6 +42,7 @@ class RecordsScreen(ConsoleScreen):
         Binding("u", "filter('ungraded')", "Ungraded"),
         Binding("slash", "search", "Search"),
         Binding("m", "more", "More", show=False),
+        Binding("g", "reload", "Reload", show=False),
     ]
 
     def __init__(self, store: RunStore, page_size: int = PAGE_SIZE) -> None:
@@ -175,6 +176,12 @@ class RecordsScreen(ConsoleScreen):
         self.which = which
         self.reload()  # pressing the same key again re-reads: new chunks of a running run show up
 
+    def action_reload(self) -> None:
+        """Re-read from the first chunk (a running run has written more) and recount the verdicts."""
+        self.counts = None
+        self.reload()
+        self._count()
+
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
 
@@ -194,5 +201,6 @@ class RecordsScreen(ConsoleScreen):
               for which in VERDICTS],
             ("Search records", "Focus the search box", self.action_search),
             ("Load more records", f"Read the next {self.page_size} matching records", self.action_more),
+            ("Reload records", "Re-read the run's chunks and recount", self.action_reload),
         ]
 

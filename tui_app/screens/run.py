@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 from textual.worker import Worker
 
@@ -46,7 +46,7 @@ class RunScreen(ConsoleScreen):
         self.status = ""
         self.errors: list[dict[str, Any]] = []
         self._tail = EventTail(store.events_path)
-        self._errors_sig: tuple[int, int] | None = None
+        self._errors_sig: tuple[int, int] | None = (-1, -1)  # never a real stat: the first poll reads
         self._poller: Worker | None = None
 
     def compose(self) -> ComposeResult:
@@ -64,7 +64,7 @@ class RunScreen(ConsoleScreen):
                 yield Static("Bad items", id="bad-title", classes="pane-title", markup=False)
                 yield DataTable(id="bad-items", cursor_type="row")
                 yield Static("Summary", classes="pane-title")
-                with VerticalScroll(id="summary-scroll"):
+                with ScrollableContainer(id="summary-scroll"):
                     yield Static("", id="summary", markup=False)
         yield Footer()
 
@@ -106,9 +106,10 @@ class RunScreen(ConsoleScreen):
             self.state.consume(event)
             if isinstance(event, LogEvent):
                 new_logs.append(log_line(event))
-        self.manifest = manifest
-        self.status = status_of(manifest)
-        self.render_run(new_logs)
+        status = status_of(manifest)
+        if events or manifest != self.manifest or status != self.status:
+            self.manifest, self.status = manifest, status
+            self.render_run(new_logs)
         if errors is not None:
             self.errors = errors
             self.render_errors()
@@ -128,9 +129,9 @@ class RunScreen(ConsoleScreen):
             bar.update(total=1, progress=1)
         elif counts.get("chunks_total"):
             bar.update(total=counts["chunks_total"], progress=counts.get("chunks_done", 0))
-        self.query_one("#progress-label", Static).update(progress_line(state))
+        self.query_one("#progress-label", Static).update(progress_line(state, self.status))
         metrics = format_metrics(state)
-        self.query_one("#metrics", Static).update(metrics or "no metrics yet")
+        self.query_one("#metrics", Static).update(metrics or "(no metrics)")
         if new_logs:
             self.query_one("#log", Log).write_lines(new_logs)
         self.query_one("#summary", Static).update(summary_text(self.manifest) or self._summary_pending())
@@ -164,13 +165,13 @@ class RunScreen(ConsoleScreen):
         self.app.push_screen(RecordsScreen(self.store))
 
     def action_cancel(self) -> None:
-        self.cancel_run(self.store.run_id)
+        self.cancel_run(self.store.run_id, self.status)
 
     def action_resume(self) -> None:
-        self.resume_run(self.store.run_id)
+        self.resume_run(self.store.run_id, self.status)
 
     def action_force_resume(self) -> None:
-        self.resume_run(self.store.run_id, force=True)
+        self.resume_run(self.store.run_id, self.status, force=True)
 
     def action_next_stage(self) -> None:
         nxt = self.manifest.get("next_run")

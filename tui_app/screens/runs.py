@@ -50,9 +50,16 @@ class RunsScreen(ConsoleScreen):
         self._index = RunsIndex(self.console.home)
         self.action_refresh()
         if self.console.refresh_interval:
-            self.set_interval(self.console.refresh_interval, self.action_refresh)
+            self.set_interval(self.console.refresh_interval, self._tick)
 
     # -- data -----------------------------------------------------------------------------------------------
+    def on_screen_resume(self) -> None:
+        self.action_refresh()  # back from a run or its records: show what changed meanwhile
+
+    def _tick(self) -> None:
+        if self.is_current:  # no reads while another screen covers this one
+            self.action_refresh()
+
     def action_refresh(self) -> None:
         if self._refresher is not None and self._refresher.is_running:
             return  # the last read is still going (slow disk): skip this tick
@@ -128,14 +135,21 @@ class RunsScreen(ConsoleScreen):
         if store := self._store():
             self.app.push_screen(RecordsScreen(store))
 
+    def _status(self, run_id: str | None) -> str:
+        row = self.rows.get(run_id or "")
+        return row.status if row else ""
+
     def action_cancel(self) -> None:
-        self.cancel_run(self.selected_run_id())
+        run_id = self.selected_run_id()
+        self.cancel_run(run_id, self._status(run_id))
 
     def action_resume(self) -> None:
-        self.resume_run(self.selected_run_id())
+        run_id = self.selected_run_id()
+        self.resume_run(run_id, self._status(run_id))
 
     def action_force_resume(self) -> None:
-        self.resume_run(self.selected_run_id(), force=True)
+        run_id = self.selected_run_id()
+        self.resume_run(run_id, self._status(run_id), force=True)
 
     def action_demo(self) -> None:
         self.notify("launching the demo pipeline…", timeout=3)

@@ -1,0 +1,35 @@
+"""CLI commands around engines and run outputs: `serve` (a managed local vLLM server) and `export`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from backends.server import serve_main
+
+    return serve_main(args.model, args.port, foreground=not args.detach)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from experiments.exports import export_run
+    from experiments.store import RunStore
+
+    stores = [RunStore.open(run) for run in args.runs]
+    for path in export_run(stores, args.format, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", help="start a vLLM OpenAI-compatible server on 127.0.0.1 (free port)")
+    serve.add_argument("model", nargs="?", default="smollm2-135m")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--detach", action="store_true", help="leave it running; stop with the printed pid")
+    serve.set_defaults(func=cmd_serve)
+    export = sub.add_parser("export", help="export runs to the seed JSON shapes")
+    export.add_argument("runs", nargs="+")
+    export.add_argument("--format", choices=["predictions", "merged"], default="predictions")
+    export.add_argument("--out", required=True, help="a .json file (predictions) or a folder (merged)")
+    export.set_defaults(func=cmd_export)
