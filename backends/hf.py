@@ -186,7 +186,7 @@ class HFGenerator:
                 TokenLogprob(
                     token=self.tokenizer.decode([tok]),
                     logprob=float(logp[tok]),
-                    top={self.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)},
+                    top={self.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices, strict=True)},
                 )
             )
         return result

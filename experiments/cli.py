@@ -26,7 +26,6 @@ def _home(args: argparse.Namespace) -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from experiments import jobs
-    from experiments.cli_progress import follow
     from experiments.pipelines import demo_spec
     from experiments.stages.report import format_accuracy
 

@@ -116,6 +116,11 @@ def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = F
     spec = spec_from_toml(store.spec_text())
     if force or getattr(spec, "force_regenerate", False):
         store.clear_chunks()
+        from experiments.emit import Emitter
+
+        reset = Emitter(store.events_path, store.run_id)
+        reset.log("force resume: every chunk will be recomputed")
+        reset.progress(0, None, force=True)  # readers' progress restarts from zero
     (store.dir / ".finalizing").unlink(missing_ok=True)
     store.update_manifest(status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
     start_workers(store, spec, locations.home(home))

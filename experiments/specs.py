@@ -25,6 +25,7 @@ class SamplingSpec(BaseModel):
     seed: int | None = 0
     stop: list[str] = Field(default_factory=list)
     logprobs: int | None = None
+    ignore_eos: bool = False  # fixed-length outputs (benchmarks)
 
 
 class BackendSpec(BaseModel):
@@ -87,6 +88,7 @@ class JudgingSpec(BaseSpec):
     temperature: float = Field(0.0, ge=0)
     parse_retries: int = Field(2, ge=0, description="re-asks when the verdict is not valid JSON")
     structured_output: bool = True  # ask for a JSON schema where the server supports it
+    structured_format: Literal["response_format", "structured_outputs"] = "response_format"  # OpenAI / vLLM
     chunk_size: int = Field(32, ge=1)
     prices: dict[str, list[float]] = Field(default_factory=dict)  # model -> [$/1M input, $/1M output]
 

@@ -47,6 +47,16 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def status_of(manifest: dict[str, Any]) -> str:
+    """Manifest status, but a `running` run whose workers are all gone reads as `interrupted`."""
+    status = str(manifest.get("status", "queued"))
+    if status in ("running", "queued"):
+        pids = manifest.get("pids") or []
+        if pids and not any(pid_alive(p) for p in pids):
+            return "interrupted"
+    return status
+
+
 class RunStore:
     """Everything a run writes goes through here; readers (CLI, TUI) use the same class read-only."""
 
@@ -155,15 +165,8 @@ class RunStore:
             self.write_manifest(manifest)
             return manifest
 
-    def effective_status(self) -> str:
-        """Manifest status, but a `running` run whose workers are all gone reads as `interrupted`."""
-        manifest = self.manifest()
-        status = manifest.get("status", "queued")
-        if status in ("running", "queued"):
-            pids = manifest.get("pids") or []
-            if pids and not any(pid_alive(p) for p in pids):
-                return "interrupted"
-        return status
+    def effective_status(self, manifest: dict[str, Any] | None = None) -> str:
+        return status_of(manifest if manifest is not None else self.manifest())
 
     def spec_text(self) -> str:
         return self.spec_path.read_text()

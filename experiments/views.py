@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments.runstate import EventTail, RunState, age, format_eta
-from experiments.store import RunStore, pid_alive
+from experiments.store import RunStore, status_of
 
 ACTIVE = ("running", "queued")
 VERDICTS = ("all", "correct", "incorrect", "ungraded")
@@ -21,16 +21,6 @@ PREVIEW = 60
 
 
 # -- runs ----------------------------------------------------------------------------------------------------
-def status_of(manifest: dict[str, Any]) -> str:
-    """`RunStore.effective_status` computed from an already-read manifest (one read per refresh)."""
-    status = str(manifest.get("status", "queued"))
-    if status in ACTIVE:
-        pids = manifest.get("pids") or []
-        if pids and not any(pid_alive(p) for p in pids):
-            return "interrupted"
-    return status
-
-
 def progress_text(done: int | None, total: int | None, unit: str = "") -> str:
     """`3/8 (38%)`, or just the count when the total is unknown."""
     if done is None:

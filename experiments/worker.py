@@ -81,7 +81,7 @@ def finalize(spec: Any, ctx: StageContext) -> None:
               "chunks_done": len(store.done_chunks())}
     store.update_manifest(status="done", finished=time.time(), summary=summary, counts=counts)
     ctx.emit.status("done")
-    if spec.then:
+    if spec.then and not store.manifest().get("next_run"):  # a resumed, re-finalized run launches it once
         from experiments.jobs import launch_next
 
         next_id = launch_next(spec, store, ctx.home)

@@ -379,7 +379,7 @@ def test_vllm_chat_n_samples_with_logprobs(vllm_server) -> None:
 def test_vllm_cancel_mid_run(vllm_server) -> None:
     before = len(loop_threads())
     gen = OpenAICompatGenerator(vllm_server.base_url, vllm_server.model, mode="completions", concurrency=4)
-    it = gen.generate(prompts(24), SamplingParams(max_tokens=48, ignore_eos=True))
+    it = gen.generate(prompts(16), SamplingParams(max_tokens=24, ignore_eos=True))
     next(it)
     t0 = time.monotonic()
     it.close()

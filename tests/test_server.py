@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,26 @@ FAKE_SERVER = textwrap.dedent(
 )
 
 
+_started: list[ManagedServer] = []
+
+
+@pytest.fixture(autouse=True)
+def _cleanup() -> Iterator[None]:
+    """Whatever a failing test leaves running is stopped (by process group) anyway."""
+    yield
+    while _started:
+        _started.pop().stop(grace=1)
+
+
 def fake_server(tmp_path: Path, stubborn: bool = False, timeout: float = 30) -> ManagedServer:
     script = tmp_path / "fake_server.py"
     script.write_text(FAKE_SERVER)
     port = free_port()
     cmd = [sys.executable, str(script), str(port), "1" if stubborn else "0"]
     log = tmp_path / "fake.log"
-    return launch_server(cmd, "127.0.0.1", port, "fake", log_path=log, startup_timeout=timeout)
+    server = launch_server(cmd, "127.0.0.1", port, "fake", log_path=log, startup_timeout=timeout)
+    _started.append(server)
+    return server
 
 
 def child_pid(server: ManagedServer) -> int:
@@ -146,19 +160,24 @@ def test_serve_main_foreground_stops_on_sigterm(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("serving"):
-            break
-    text = "".join(lines)
-    assert "base_url: http://127.0.0.1:" in text and "model:    fake-model" in text, text
-    base_url = text.split("base_url: ")[1].split()[0]
-    pid = int(text.split("pid:      ")[1].split()[0])
-    assert check_health(base_url)
-    assert list((tmp_path / "cache" / "servers").glob("vllm-*.json"))
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        text = "".join(lines)
+        assert "base_url: http://127.0.0.1:" in text and "model:    fake-model" in text, text
+        base_url = text.split("base_url: ")[1].split()[0]
+        pid = int(text.split("pid:      ")[1].split()[0])
+        _started.append(ManagedServer(pid=pid, port=0, host="127.0.0.1", model="fake"))
+        assert check_health(base_url)
+        assert list((tmp_path / "cache" / "servers").glob("vllm-*.json"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert gone(pid) and not check_health(base_url, timeout=0.5)
     assert not list((tmp_path / "cache" / "servers").glob("vllm-*.json"))  # state file removed
 

@@ -134,3 +134,21 @@ async def test_cancel_and_resume_bindings_call_jobs(home, monkeypatch):
         await pilot.press("r")
         await wait_for(pilot, lambda: started == [run_id])
         assert RunStore.open(run_id, home).manifest()["pids"] == [DEAD_PID]  # start_workers was faked
+
+
+async def test_leaving_while_workers_read_is_safe(home):
+    app = make_app(home, refresh_interval=0, poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(3):
+            screen = RunScreen(RunStore(app.runs_dir / RUNNING))
+            app.push_screen(screen)
+            await pilot.pause(0.02)
+            app.pop_screen()
+            await pilot.pause(0.01)
+            assert not screen.is_attached
+            app.push_screen(RecordsScreen(RunStore(app.runs_dir / RUNNING)))
+            await pilot.pause(0.01)
+            app.pop_screen()
+        await settle(pilot)
+        assert app.is_running and app.screen.query_one("#runs")

@@ -36,7 +36,7 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
             items = [GradeItem(domain=spec.domain or r.get("domain", "gsm8k"), response=r.get("response", ""),
                                gold=str(r.get("gold", "")), context=r.get("context") or {}) for r in records]
             out: list[dict[str, Any]] = []
-            for record, verdict in zip(records, pool.grade_all(items)):
+            for record, verdict in zip(records, pool.grade_all(items), strict=True):
                 v = verdict.model_dump()
                 out.append({**record, "correct": v["correct"], "extracted": v["extracted"],
                             "grade_status": v["status"], "grade_reason": v["reason"]})

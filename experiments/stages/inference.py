@@ -22,7 +22,8 @@ from experiments.stages.context import StageContext
 def sampling_params(spec: InferenceSpec) -> SamplingParams:
     s = spec.sampling
     return SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                          seed=s.seed, stop=tuple(s.stop), logprobs=s.logprobs)
+                          seed=s.seed, stop=tuple(s.stop), logprobs=s.logprobs,
+                          ignore_eos=s.ignore_eos)
 
 
 def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:

@@ -79,4 +79,5 @@ class ConsoleScreen(Screen):
             jobs.resume(run_id, home, force=action == "force-resume")
             done = f"{'force-' if action == 'force-resume' else ''}resumed {run_id}"
         self.app.call_from_thread(self.notify, done, title=action)
-        self.app.call_from_thread(self.after_job)
+        if self.is_attached:
+            self.app.call_from_thread(self.after_job)

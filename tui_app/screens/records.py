@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import takewhile
 from typing import Any
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
 from experiments.store import RunStore
 from experiments.views import (
@@ -101,6 +103,8 @@ class RecordsScreen(ConsoleScreen):
         self.app.call_from_thread(self.add_page, pager, page)
 
     def add_page(self, pager: RecordPager, page: list[dict[str, Any]]) -> None:
+        if not self.is_attached:  # popped while a worker was reading
+            return
         if pager is not self.pager:
             return  # the filter changed while this page was read
         self._loading = None
@@ -118,10 +122,14 @@ class RecordsScreen(ConsoleScreen):
 
     @work(thread=True, exit_on_error=False, name="count records", group="records-count")
     def _count(self) -> None:
-        counts = verdict_counts(iter_matching(self.store))
-        self.app.call_from_thread(self._set_counts, counts)
+        worker = get_current_worker()  # a whole-run scan: stop early when the screen is left
+        counts = verdict_counts(takewhile(lambda _: not worker.is_cancelled, iter_matching(self.store)))
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._set_counts, counts)
 
     def _set_counts(self, counts: Counter[str]) -> None:
+        if not self.is_attached:  # popped while a worker was reading
+            return
         self.counts = counts
         self.render_label()
 
@@ -149,6 +157,7 @@ class RecordsScreen(ConsoleScreen):
         index = int(event.row_key.value)
         if index < len(self.rows):
             self.query_one("#detail", RecordDetail).show(self.rows[index])
+            self.query_one("#detail-scroll", VerticalScroll).scroll_home(animate=False)
         if index >= len(self.rows) - min(PREFETCH, self.page_size // 5 + 1):
             self.load_more()
 

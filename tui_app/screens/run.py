@@ -21,6 +21,7 @@ from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.status import STATUS_STYLES
 
 MAX_BAD_ROWS = 500
+LOG_LINES = 2000
 
 
 def log_line(event: LogEvent) -> str:
@@ -59,7 +60,7 @@ class RunScreen(ConsoleScreen):
         with Horizontal(id="panes"):
             with Vertical(id="log-pane"):
                 yield Static("Log", classes="pane-title")
-                yield Log(id="log", max_lines=2000)
+                yield Log(id="log", max_lines=LOG_LINES)
             with Vertical(id="side-pane"):
                 yield Static("Bad items", id="bad-title", classes="pane-title", markup=False)
                 yield DataTable(id="bad-items", cursor_type="row")
@@ -101,6 +102,8 @@ class RunScreen(ConsoleScreen):
 
     def apply(self, events: list[Event], manifest: dict[str, Any],
               errors: list[dict[str, Any]] | None) -> None:
+        if not self.is_attached:  # popped while a worker was reading
+            return
         new_logs = []
         for event in events:
             self.state.consume(event)
@@ -132,8 +135,8 @@ class RunScreen(ConsoleScreen):
         self.query_one("#progress-label", Static).update(progress_line(state, self.status))
         metrics = format_metrics(state)
         self.query_one("#metrics", Static).update(metrics or "(no metrics)")
-        if new_logs:
-            self.query_one("#log", Log).write_lines(new_logs)
+        if new_logs:  # a long run opened late: only the tail the widget keeps anyway
+            self.query_one("#log", Log).write_lines(new_logs[-LOG_LINES:])
         self.query_one("#summary", Static).update(summary_text(self.manifest) or self._summary_pending())
 
     def _summary_pending(self) -> str:

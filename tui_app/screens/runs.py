@@ -72,6 +72,8 @@ class RunsScreen(ConsoleScreen):
         self.app.call_from_thread(self.show_rows, rows)
 
     def show_rows(self, rows: list[RunRow]) -> None:
+        if not self.is_attached:  # popped while a worker was reading
+            return
         table = self.query_one("#runs", DataTable)
         order = [r.id for r in rows]
         if order == self.order:
