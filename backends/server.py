@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -324,22 +325,23 @@ def serve_main(model: str, port: int | None, foreground: bool = True) -> int:
     if not foreground:
         return 0
 
-    def on_term(_sig: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    print("serving; press Ctrl-C to stop", flush=True)
+    # Ctrl-C / SIGTERM only set a flag: an exception raised at an arbitrary point could skip the cleanup.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        while server.is_alive():
-            time.sleep(0.5)
-        print(f"server exited on its own; log tail:\n{server.log_tail()}", file=sys.stderr)
-        code = 1
-    except KeyboardInterrupt:
-        print("stopping ...", flush=True)
+        print("serving; press Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            if not server.is_alive():
+                print(f"server exited on its own; log tail:\n{server.log_tail()}", file=sys.stderr)
+                code = 1
+                break
+        if stop.is_set():
+            print("stopping ...", flush=True)
     finally:
         server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         try:
             state.unlink()
         except OSError:

@@ -38,6 +38,9 @@ CPU_ENV_DEFAULTS: dict[str, str] = {
 }
 
 
+FEED_SLICE = 64  # requests tokenized and added between two engine steps
+
+
 def apply_cpu_env_defaults(env: dict[str, str] | None = None) -> dict[str, str]:
     """Fill the CPU env defaults into `env` (default: os.environ) without overriding what is set."""
     target: Any = os.environ if env is None else env
@@ -183,7 +186,8 @@ class VLLMGenerator:
         inflight: dict[str, tuple[GenerationRequest, bool]] = {}
         try:
             while True:
-                while not exhausted and len(inflight) < self.max_in_flight:
+                added = 0  # feed in slices so the engine starts while later prompts are still being tokenized
+                while not exhausted and len(inflight) < self.max_in_flight and added < FEED_SLICE:
                     req = next(it, None)
                     if req is None:
                         exhausted = True
@@ -195,6 +199,7 @@ class VLLMGenerator:
                             rid, {"prompt_token_ids": ids}, self._sampling_params(params, req.key)
                         )
                         inflight[rid] = (req, truncated)
+                        added += 1
                     except Exception as exc:  # noqa: BLE001 - one bad prompt must not fail the batch
                         msg = str(exc) if isinstance(exc, PromptTooLong) else f"{type(exc).__name__}: {exc}"
                         yield from self._errors(req, params, msg)

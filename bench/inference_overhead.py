@@ -82,13 +82,17 @@ def bare_vllm(model: str, questions: list[str], max_tokens: int, engine_kwargs: 
 
     apply_cpu_env_defaults(os.environ)
     llm = LLM(model=resolve_model(model), **engine_kwargs)
-    tok = llm.get_tokenizer()
-    prompts = [{"prompt_token_ids": tok.apply_chat_template(list(chat_messages(q)), tokenize=True,
-                                                             add_generation_prompt=True)} for q in questions]
+    conversations = [list(chat_messages(q)) for q in questions]
     params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0)
-    llm.generate(prompts[:2], params, use_tqdm=False)  # warm-up, like the run's first chunk
-    start = time.perf_counter()
-    outs = llm.generate(prompts, params, use_tqdm=False)
+    if os.environ.get("BENCH_BARE_MODE") == "ids":  # token ids prepared outside the timer (engine only)
+        tok = llm.get_tokenizer()
+        ids = [tok.encode(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
+                          add_special_tokens=False) for c in conversations]
+        start = time.perf_counter()
+        outs = llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
+    else:
+        start = time.perf_counter()  # chat template + tokenization inside, as in the run
+        outs = llm.chat(conversations, params, use_tqdm=False)
     elapsed = time.perf_counter() - start
     del llm
     return sum(len(c.token_ids) for o in outs for c in o.outputs) / elapsed
@@ -164,21 +168,27 @@ def main() -> None:
     parser.add_argument("--vllm-args", default="{}", help="JSON engine kwargs for vLLM (both sides)")
     parser.add_argument("--judge", action="store_true")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--sides", default="bare,run", help="bare, run or both (each can run in its own process)")
+    parser.add_argument("--home", default=None, help="run store for the confconsole side (default: a temp dir)")
     args = parser.parse_args()
     questions = gsm8k_questions(args.prompts)
     vllm_kwargs = json.loads(args.vllm_args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(questions, Path(tmp))
+        sides = args.sides.split(",")
+        home = Path(args.home) if args.home else Path(tmp) / "home"
         for backend in args.backends.split(","):
-            if backend == "hf":
-                bare = bare_hf(args.model, questions, args.max_tokens, args.batch_size)
-                options = {"batch_size": args.batch_size}
-            else:
-                bare = bare_vllm(args.model, questions, args.max_tokens, vllm_kwargs)
-                options = dict(vllm_kwargs)
-            run_tps, wall = full_run(backend, args.model, data, args.max_tokens, options, Path(tmp) / "home",
-                                     args.chunk_size)
+            bare = run_tps = wall = float("nan")
+            options = {"batch_size": args.batch_size} if backend == "hf" else dict(vllm_kwargs)
+            if "bare" in sides:
+                if backend == "hf":
+                    bare = bare_hf(args.model, questions, args.max_tokens, args.batch_size)
+                else:
+                    bare = bare_vllm(args.model, questions, args.max_tokens, vllm_kwargs)
+                print(f"{backend}: bare {bare:.1f} tok/s", flush=True)
+            if "run" in sides:
+                run_tps, wall = full_run(backend, args.model, data, args.max_tokens, options, home, args.chunk_size)
             rows.append((backend, bare, run_tps, wall))
             print(f"{backend}: bare {bare:.1f} tok/s, run {run_tps:.1f} tok/s, ratio {run_tps / bare:.3f}, "
                   f"run wall {wall:.1f}s", flush=True)
@@ -196,3 +206,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # vLLM's engine teardown can take minutes; the numbers are printed

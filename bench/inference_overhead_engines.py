@@ -3,8 +3,8 @@
     python bench/inference_overhead_engines.py vllm   [--prompts 64] [--max-tokens 32]
     python bench/inference_overhead_engines.py openai [--base-url URL --model NAME] [--concurrency 8]
 
-`vllm`: bare `vllm.LLM.generate` (one list, token-id prompts) vs `VLLMGenerator.generate` (lazy feeding, streaming)
-on the *same* engine instance. `openai`: a bare asyncio loop of AsyncOpenAI calls under a semaphore vs
+`vllm`: bare `vllm.LLM.generate` (one list, token-id prompts) vs `VLLMGenerator.generate` (lazy feeding,
+streaming) on the *same* engine instance. `openai`: a bare asyncio loop of AsyncOpenAI calls under a semaphore vs
 `OpenAICompatGenerator` at the same concurrency, against `--base-url` or a local vLLM server started here.
 Each prints both throughputs and wrapper/bare (1.0 = no overhead); `--json` prints one JSON object instead.
 The functions `bench_vllm` / `bench_openai` return the same numbers as dicts for the full-run benchmark.
@@ -27,7 +27,7 @@ from backends.base import GenerationRequest, SamplingParams  # noqa: E402
 
 def make_requests(n: int) -> list[GenerationRequest]:
     return [
-        GenerationRequest(key=i, messages=({"role": "user", "content": f"Write a short story about item {i}."},))
+        GenerationRequest(key=i, messages=({"role": "user", "content": f"Write a short story about {i}."},))
         for i in range(n)
     ]
 
@@ -45,7 +45,9 @@ def _summary(bare_s: float, wrapped_s: float, tokens: int, **extra: Any) -> dict
     }
 
 
-def bench_vllm(model: str = "smollm2-135m", prompts: int = 64, max_tokens: int = 32, repeats: int = 2) -> dict:
+def bench_vllm(
+    model: str = "smollm2-135m", prompts: int = 64, max_tokens: int = 32, repeats: int = 2
+) -> dict[str, Any]:
     """Best-of-`repeats` wall time for each path on one engine (a warm-up run goes first)."""
     from vllm import SamplingParams as VSamplingParams
 
@@ -70,12 +72,16 @@ def bench_vllm(model: str = "smollm2-135m", prompts: int = 64, max_tokens: int =
             got = sum(r.completion_tokens for r in gen.generate(iter(reqs), params))
             wrapped = min(wrapped, time.perf_counter() - t0)
             assert got == tokens, (got, tokens)
-        return _summary(bare, wrapped, tokens, engine="vllm", model=model, prompts=prompts, max_tokens=max_tokens)
+        return _summary(
+            bare, wrapped, tokens, engine="vllm", model=model, prompts=prompts, max_tokens=max_tokens
+        )
     finally:
         gen.close()
 
 
-async def _bare_openai(base_url: str, model: str, reqs: list[GenerationRequest], max_tokens: int, c: int) -> int:
+async def _bare_openai(
+    base_url: str, model: str, reqs: list[GenerationRequest], max_tokens: int, c: int
+) -> int:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=600)
@@ -84,8 +90,8 @@ async def _bare_openai(base_url: str, model: str, reqs: list[GenerationRequest],
     async def one(r: GenerationRequest) -> int:
         async with sem:
             resp = await client.chat.completions.create(
-                model=model, messages=[dict(m) for m in r.messages or ()], max_tokens=max_tokens, temperature=0.0,
-                extra_body={"ignore_eos": True},
+                model=model, messages=[dict(m) for m in r.messages or ()], max_tokens=max_tokens,
+                temperature=0.0, extra_body={"ignore_eos": True},
             )
         return int(resp.usage.completion_tokens)
 
@@ -102,7 +108,7 @@ def bench_openai(
     max_tokens: int = 32,
     concurrency: int = 8,
     repeats: int = 2,
-) -> dict:
+) -> dict[str, Any]:
     from backends.openai_compat import OpenAICompatGenerator
 
     server = None
@@ -128,8 +134,9 @@ def bench_openai(
                 wrapped = min(wrapped, time.perf_counter() - t0)
                 assert got == tokens, (got, tokens)
         return _summary(
-            bare, wrapped, tokens, engine="openai_compat", model=model, prompts=prompts, max_tokens=max_tokens,
-            concurrency=concurrency, server_startup_s=server.startup_s if server else None,
+            bare, wrapped, tokens, engine="openai_compat", model=model, prompts=prompts,
+            max_tokens=max_tokens, concurrency=concurrency,
+            server_startup_s=server.startup_s if server else None,
         )
     finally:
         if server is not None:
@@ -150,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.which == "vllm":
         res = bench_vllm(args.model, args.prompts, args.max_tokens, args.repeats)
     else:
-        res = bench_openai(args.base_url, args.model, args.prompts, args.max_tokens, args.concurrency, args.repeats)
+        res = bench_openai(
+            args.base_url, args.model, args.prompts, args.max_tokens, args.concurrency, args.repeats
+        )
     if args.json:
         print(json.dumps(res))
     else:

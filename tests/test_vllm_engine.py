@@ -127,3 +127,16 @@ def test_streams_while_feeding_and_early_close_aborts(gen) -> None:
     # the engine is usable again after an early close
     [r] = list(gen.generate([chat("after", "Hi")], SamplingParams(max_tokens=3)))
     assert r.key == "after"
+
+
+def test_prompt_over_max_model_len_is_an_error_result(gen) -> None:
+    """Without max_prompt_length, a prompt the engine rejects (over max_model_len) fails alone."""
+    gen.max_prompt_length = None
+    try:
+        reqs = [GenerationRequest("huge", prompt="word " * 1500), chat("fine", "Hi")]
+        groups = by_key(list(gen.generate(reqs, SamplingParams(max_tokens=3))))
+    finally:
+        gen.max_prompt_length = MAX_PROMPT
+    [huge] = groups["huge"]
+    assert huge.finish_reason == "error" and huge.error
+    assert groups["fine"][0].finish_reason in ("stop", "length")
