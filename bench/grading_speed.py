@@ -125,11 +125,18 @@ def build(n: int, seed: int = 0) -> list[dict]:
 
 
 def bare_math_verify(rows: list[dict]) -> tuple[float, list[bool]]:
-    """(seconds, verdicts) for a sequential verify(parse(gold), parse(response)) loop."""
+    """(seconds, verdicts) for a sequential verify(parse(gold), parse(response)) loop.
+
+    The gold is wrapped as `$...$`, as math-verify's README does for LaTeX golds (a bare `\\frac12` string
+    parses to nothing), so the peer gets its documented best use.
+    """
     from math_verify import parse, verify
 
+    def gold_text(gold: str) -> str:
+        return gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
+
     t0 = time.perf_counter()
-    out = [bool(verify(parse(r["gold"]), parse(r["response"]))) for r in rows]
+    out = [bool(verify(parse(gold_text(r["gold"])), parse(r["response"]))) for r in rows]
     return time.perf_counter() - t0, out
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from backends.server import serve_main
+    from backends.server import serve_main, stop_server
+
+    if args.stop:
+        stopped = stop_server(args.stop)
+        print(f"server {args.stop} {'stopped' if stopped else 'was not running'}")
+        return 0
 
     return serve_main(args.model, args.port, foreground=not args.detach)
 
@@ -26,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="start a vLLM OpenAI-compatible server on 127.0.0.1 (free port)")
     serve.add_argument("model", nargs="?", default="smollm2-135m")
     serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--detach", action="store_true", help="leave it running; stop with the printed pid")
+    serve.add_argument("--detach", action="store_true", help="leave it running; stop it with --stop PID")
+    serve.add_argument("--stop", type=int, metavar="PID", help="stop a detached server (its process group)")
     serve.set_defaults(func=cmd_serve)
     export = sub.add_parser("export", help="export runs to the seed JSON shapes")
     export.add_argument("runs", nargs="+")

@@ -54,6 +54,7 @@ def run_worker(run_dir: Path, worker: int = 0, workers: int = 1, home: Path | No
     emit.status("running", f"worker {worker + 1}/{workers} pid {os.getpid()}")
     try:
         stage_runner(spec.stage)(spec, ctx)
+        ctx.stop_local_server()  # before `done`: whoever waits on the run finds its server gone
         emit.flush()
         if all_chunks_done(store) and claim_finalize(store):
             finalize(spec, ctx)

@@ -32,6 +32,8 @@ def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:
     options = dict(spec.backend.options)
     if spec.backend.kind == "openai_compat" and spec.backend.server == "local":
         options["base_url"] = ctx.start_local_server(spec.model, spec.backend.server_args)
+    if spec.backend.kind == "vllm" and spec.tensor_parallel > 1:
+        options.setdefault("tensor_parallel_size", spec.tensor_parallel)
     if spec.backend.kind in ("hf", "vllm"):
         options.setdefault("max_prompt_length", spec.max_prompt_length)
         options.setdefault("truncation", spec.truncation)
