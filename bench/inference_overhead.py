@@ -36,6 +36,12 @@ def gsm8k_questions(count: int) -> list[str]:
     return [rows[i % len(rows)] for i in range(count)]
 
 
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def write_dataset(questions: list[str], folder: Path) -> Path:
     path = folder / "bench.jsonl"
     path.write_text("".join(json.dumps({"question": q, "answer": "0"}) + "\n" for q in questions))
@@ -173,6 +179,8 @@ def main() -> None:
     args = parser.parse_args()
     questions = gsm8k_questions(args.prompts)
     vllm_kwargs = json.loads(args.vllm_args)
+    if not cuda_available():  # both sides get the CPU engine settings the vllm backend uses there
+        vllm_kwargs = {"dtype": "float32", "enforce_eager": True, **vllm_kwargs}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = write_dataset(questions, Path(tmp))

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from backends.procs import pid_alive
 from experiments import locations
 from experiments.atomic import append_jsonl, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
@@ -29,22 +30,6 @@ def new_run_id(stage: str) -> str:
 
 def record_key(row: dict[str, Any]) -> tuple[str, int]:
     return (str(row.get("example_id", "")), int(row.get("sample_idx", 0)))
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own finished child) counts as dead
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def status_of(manifest: dict[str, Any]) -> str:
