@@ -26,6 +26,7 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
         if i not in todo:
             emit.chunk(i, "skipped")
     total = sum(1 for _ in source.iter_records())
+    store.update_manifest(counts={"expected_records": total})
     done = sum(1 for _ in store.iter_records())
     emit.log(f"grading {total} records of {source.run_id} ({len(todo)} chunks to do)")
     emit.progress(done, total, unit="answers", force=True)

@@ -234,7 +234,8 @@ def run(spec: JudgingSpec, ctx: StageContext) -> None:
     source = ctx.input_store(spec.input_run)
     in_chunks = source.done_chunks()
     total = sum(1 for _ in source.iter_records())
-    counts = {"chunks_total": len(in_chunks), "chunks_target": len(in_chunks), "input_records": total}
+    counts = {"chunks_total": len(in_chunks), "chunks_target": len(in_chunks), "input_records": total,
+              "expected_records": total}
     store.update_manifest(inputs=[source.run_id], counts=counts)
     price = resolve_price(spec, ctx)
     store.update_manifest(price=price.as_dict())

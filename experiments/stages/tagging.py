@@ -79,6 +79,7 @@ def run(spec: TaggingSpec, ctx: StageContext) -> None:
     source = ctx.input_store(spec.input_run)
     store.update_manifest(inputs=[source.run_id])
     total = sum(1 for _ in source.iter_records())
+    store.update_manifest(counts={"expected_records": total})
     done = 0
     for i in source.done_chunks():
         if not ctx.owns(i):
