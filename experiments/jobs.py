@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.procs import pid_alive
 from experiments import locations
 from experiments.specs import BaseSpec, parse_spec, spec_from_toml, spec_to_toml
-from experiments.store import RunStore
+from experiments.store import RunStore, pid_alive
 
 
 def worker_groups(spec: Any) -> list[dict[str, str]]:

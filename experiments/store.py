@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from backends.procs import pid_alive
 from experiments import locations
 from experiments.atomic import append_jsonl, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
@@ -46,6 +45,24 @@ def package_versions() -> dict[str, str]:
 
 def record_key(row: dict[str, Any]) -> tuple[str, int]:
     return (str(row.get("example_id", "")), int(row.get("sample_idx", 0)))
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Is the worker alive? A zombie counts as dead. (backends/procs.py has the engine side's copy: the TUI reads
+    runs through this module and must not import `backends`.)"""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def status_of(manifest: dict[str, Any]) -> str:

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from backends.procs import pid_alive
 from experiments import jobs
 from experiments.datasets.base import DatasetSpec
 from experiments.jobs import worker_groups
 from experiments.specs import BackendSpec, InferenceSpec, SamplingSpec
-from experiments.store import RunStore
+from experiments.store import RunStore, pid_alive
 
 
 def test_worker_groups_split_gpus_by_tensor_parallel() -> None:
