@@ -1,7 +1,7 @@
 """Writes the built-in `arith` set: easy one-step arithmetic word problems with known answers.
 
-The embedded 135M model answers some of these (2 of the first 20 here, vs 0 of 20 GSM8K), which gives demos and tests a real mix of
-right and wrong answers (on GSM8K it gets almost none). Deterministic: `python -m experiments.datasets.make_arith`
+The embedded 135M model answers some of these (2 of the first 20 here, vs 0 of 20 on GSM8K), which
+gives demos and tests a real mix of right and wrong answers. Deterministic: `python -m experiments.datasets.make_arith`
 rewrites the same file.
 """
 
