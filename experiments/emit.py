@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,9 @@ class Emitter:
         self.worker = worker
         self._seq = last_seq(events_path)
         self._lock = threading.Lock()
-        self._pending: dict[str, EventBase] = {}
+        self._pending: dict[str, Callable[[], EventBase]] = {}
         self._last_write: dict[str, float] = {}
-        self._rate_window: list[tuple[float, int]] = []
+        self._rate_window: deque[tuple[float, int]] = deque()
         self.listeners: list[Callable[[EventBase], None]] = []
 
     def _write(self, event: EventBase) -> None:
@@ -71,20 +72,21 @@ class Emitter:
         for listener in self.listeners:
             listener(event)
 
-    def _coalesced(self, key: str, event: EventBase, force: bool = False) -> None:
+    def _coalesced(self, key: str, make: Callable[[], EventBase], force: bool = False) -> None:
+        """Write now if the key's interval has passed, else keep only the latest (built lazily: hot path)."""
         now = time.monotonic()
         if force or now - self._last_write.get(key, 0.0) >= MIN_INTERVAL:
             self._pending.pop(key, None)
             self._last_write[key] = now
-            self._write(event)
+            self._write(make())
         else:
-            self._pending[key] = event
+            self._pending[key] = make
 
     def flush(self) -> None:
         for key in list(self._pending):
-            event = self._pending.pop(key, None)
-            if event is not None:
-                self._write(event)
+            make = self._pending.pop(key, None)
+            if make is not None:
+                self._write(make())
 
     # -- event helpers -------------------------------------------------------------------------------------
     def status(self, status: RunStatus, message: str = "") -> None:
@@ -93,14 +95,16 @@ class Emitter:
 
     def progress(self, done: int, total: int | None, unit: str = "items", force: bool = False) -> None:
         now = time.monotonic()
-        self._rate_window.append((now, done))
-        self._rate_window = [(t, d) for t, d in self._rate_window if now - t <= 30.0]
-        t0, d0 = self._rate_window[0]
+        window = self._rate_window
+        window.append((now, done))
+        while now - window[0][0] > 30.0:
+            window.popleft()
+        t0, d0 = window[0]
         rate = (done - d0) / (now - t0) if now > t0 and done >= d0 else None
-        self._coalesced("progress", ProgressEvent(done=done, total=total, unit=unit, rate=rate), force)
+        self._coalesced("progress", lambda: ProgressEvent(done=done, total=total, unit=unit, rate=rate), force)
 
     def metric(self, name: str, value: float, step: int | None = None, force: bool = False) -> None:
-        self._coalesced(f"metric:{name}", MetricEvent(name=name, value=value, step=step), force)
+        self._coalesced(f"metric:{name}", lambda: MetricEvent(name=name, value=value, step=step), force)
 
     def log(self, message: str, level: str = "info") -> None:
         self._write(LogEvent(message=message, level=level))  # type: ignore[arg-type]
