@@ -212,6 +212,17 @@ class RunStore:
         for index in self.done_chunks():
             yield from self.read_chunk(index)
 
+    def record_count(self) -> int:
+        """Records written so far: the manifest's count for a finished run, else newlines (no JSON parsing)."""
+        manifest = self.manifest()
+        if manifest.get("status") == "done" and "records" in manifest.get("counts", {}):
+            return int(manifest["counts"]["records"])
+        total = 0
+        for index in self.done_chunks():
+            with self.chunk_path(index).open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        return total
+
     def records(self) -> list[dict[str, Any]]:
         return sorted(self.iter_records(), key=record_key)
 

@@ -78,7 +78,7 @@ def finalize(spec: Any, ctx: StageContext) -> None:
     finalizer = stage_finalizer(spec.stage)
     summary = finalizer(spec, ctx) if finalizer else {}
     store = ctx.store
-    counts = {"records": sum(1 for _ in store.iter_records()), "errors": len(store.errors()),
+    counts = {"records": store.record_count(), "errors": len(store.errors()),
               "chunks_done": len(store.done_chunks())}
     store.update_manifest(status="done", finished=time.time(), summary=summary, counts=counts)
     ctx.emit.status("done")

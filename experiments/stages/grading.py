@@ -25,9 +25,9 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
     for i in in_chunks:
         if i not in todo:
             emit.chunk(i, "skipped")
-    total = sum(1 for _ in source.iter_records())
+    total = source.record_count()
     store.update_manifest(counts={"expected_records": total})
-    done = sum(1 for _ in store.iter_records())
+    done = store.record_count()
     emit.log(f"grading {total} records of {source.run_id} ({len(todo)} chunks to do)")
     emit.progress(done, total, unit="answers", force=True)
     started, graded = time.monotonic(), 0

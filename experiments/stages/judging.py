@@ -233,7 +233,7 @@ def run(spec: JudgingSpec, ctx: StageContext) -> None:
     store, emit = ctx.store, ctx.emit
     source = ctx.input_store(spec.input_run)
     in_chunks = source.done_chunks()
-    total = sum(1 for _ in source.iter_records())
+    total = source.record_count()
     counts = {"chunks_total": len(in_chunks), "chunks_target": len(in_chunks), "input_records": total,
               "expected_records": total}
     store.update_manifest(inputs=[source.run_id], counts=counts)

@@ -78,7 +78,7 @@ def run(spec: TaggingSpec, ctx: StageContext) -> None:
     store, emit = ctx.store, ctx.emit
     source = ctx.input_store(spec.input_run)
     store.update_manifest(inputs=[source.run_id])
-    total = sum(1 for _ in source.iter_records())
+    total = source.record_count()
     store.update_manifest(counts={"expected_records": total})
     done = 0
     for i in source.done_chunks():
