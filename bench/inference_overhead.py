@@ -110,7 +110,8 @@ def full_run(backend: str, model: str, data: Path, max_tokens: int, options: dic
     from experiments import jobs
     from experiments.datasets.base import DatasetSpec
     from experiments.runstate import load_state
-    from experiments.specs import BackendSpec, InferenceSpec, SamplingSpec
+    from experiments.specs import BackendSpec, SamplingSpec
+    from experiments.stages.inference.spec import InferenceSpec
     from experiments.store import RunStore
 
     spec = InferenceSpec(dataset=DatasetSpec(source=str(data), template="plain", domain="gsm8k"), model=model,

@@ -1,79 +1,46 @@
-"""`confconsole` command line: no arguments opens the TUI; subcommands run everything headless."""
+"""`confconsole` headless commands: `main(argv)`. Core commands live here; each stage adds its own from the registry.
+
+The console script (`tui_app.entry`) opens the TUI when called without a command and hands everything else here,
+so this package never imports the UI.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from experiments import locations
+from experiments.cli_common import add_follow_args, follow_chain, home_of
+from experiments.pipelines import DEMO_SOURCE
+from experiments.specs import DEFAULT_MAX_TOKENS
+from experiments.stages import STAGES
 
-OPTIONAL_COMMANDS: list[tuple[str, str]] = [
-    ("experiments.grading.cli", "register"),
-    ("experiments.datasets.cli", "register"),
-    ("experiments.cli_engines", "register"),
-    ("experiments.cli_judge", "register"),
-]
+# Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
+# fails the CLI loudly: a broken module must never silently lose its commands.
+CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli_engines")
 
-
-def _home(args: argparse.Namespace) -> Path:
-    return locations.home(args.home)
+_home = home_of
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from experiments import jobs
     from experiments.pipelines import demo_spec
-    from experiments.stages.report import format_accuracy
+    from experiments.report import format_accuracy
 
     spec = demo_spec(limit=args.limit, model=args.model, n=args.n, max_tokens=args.max_tokens,
                      batch_size=args.batch_size, chunk_size=args.chunk_size, source=args.dataset)
     run_id = jobs.launch(spec, _home(args))
     print(f"demo: {spec.title}\nhome: {_home(args)}")
-    return follow_chain(run_id, args, lambda stores: print("\n" + format_accuracy(
-        stores[-1].manifest().get("summary", {}).get("accuracy", []))))
+    def done(stores: list[Any]) -> None:
+        print("\n" + format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", [])))
+        print(f"\nnext: browse these runs and their records in the console: confconsole --home {_home(args)}")
 
-
-def follow_chain(run_id: str, args: argparse.Namespace, on_done: Callable[[list[Any]], None]) -> int:
-    """Follow a run and every `then` run it launches; print a summary per stage."""
-    from experiments.cli_progress import follow
-    from experiments.store import RunStore
-
-    stores = [RunStore.open(run_id, _home(args))]
-    while True:
-        store = stores[-1]
-        print(f"\n== {store.manifest().get('stage')} run {store.run_id}")
-        state = follow(store, quiet=getattr(args, "quiet", False))
-        status = store.effective_status()
-        manifest = store.manifest()
-        print(f"   {status}: {_summary_line(manifest, state)}")
-        if status != "done":
-            print(f"   resume with: confconsole resume {store.run_id}")
-            return 1
-        nxt = manifest.get("next_run")
-        if not nxt:
-            break
-        stores.append(RunStore.open(nxt, _home(args)))
-    on_done(stores)
-    return 0
-
-
-def _summary_line(manifest: dict[str, Any], state: Any) -> str:
-    counts = manifest.get("counts", {})
-    parts = [f"{counts.get('records', state.done)} records", f"{counts.get('errors', state.error_count)} errors"]
-    elapsed = (manifest.get("finished") or manifest.get("updated", 0)) - manifest.get("started", 0)
-    if manifest.get("started"):
-        parts.append(f"{elapsed:.1f}s")
-    tps = state.latest_metric("tokens_per_s")
-    if tps:
-        parts.append(f"{tps:.1f} tokens/s")
-    load = state.latest_metric("model_load_s")
-    if load is not None:
-        parts.append(f"model load {load:.1f}s")
-    return ", ".join(parts)
+    return follow_chain(run_id, args, done)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -102,8 +69,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from experiments.report import format_accuracy
     from experiments.runstate import load_state
-    from experiments.stages.report import format_accuracy
     from experiments.store import RunStore
 
     store = RunStore.open(args.run, _home(args))
@@ -156,7 +123,11 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from experiments import jobs
     from experiments.specs import parse_spec
 
-    spec = parse_spec(tomllib.loads(Path(args.spec).read_text()))
+    try:
+        data = tomllib.loads(Path(args.spec).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{args.spec}: not valid TOML: {exc}") from None
+    spec = parse_spec(data)
     run_id = jobs.launch(spec, _home(args))
     print(f"launched {run_id}")
     if args.detach:
@@ -170,10 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="inference -> grading -> tagging on the demo dataset, embedded model")
     demo.add_argument("--limit", type=int, default=20)
-    demo.add_argument("--dataset", default="gsm8k")
+    demo.add_argument("--dataset", default=DEMO_SOURCE, help="arith (default: a mix of right and wrong) or "
+                      "gsm8k (hard for a 135M model), or any source")
     demo.add_argument("--model", default="smollm2-135m")
     demo.add_argument("--n", type=int, default=1)
-    demo.add_argument("--max-tokens", type=int, default=256)
+    demo.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     demo.add_argument("--batch-size", type=int, default=8)
     demo.add_argument("--chunk-size", type=int, default=8)
     demo.add_argument("--quiet", action="store_true")
@@ -188,36 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="restart a run, skipping done chunks")
     resume.add_argument("run")
     resume.add_argument("--force", action="store_true", help="redo every chunk")
-    resume.add_argument("--detach", action="store_true", help="return at once; watch it in the TUI")
-    resume.add_argument("--quiet", action="store_true")
+    add_follow_args(resume)
     resume.set_defaults(func=cmd_resume)
     cancel = sub.add_parser("cancel", help="stop a run (the chunk in flight is dropped)")
     cancel.add_argument("run")
     cancel.set_defaults(func=cmd_cancel)
     launch = sub.add_parser("run", help="launch a run from a spec TOML file")
     launch.add_argument("spec")
-    launch.add_argument("--detach", action="store_true")
-    launch.add_argument("--quiet", action="store_true")
+    add_follow_args(launch)
     launch.set_defaults(func=cmd_launch)
-    tui = sub.add_parser("tui", help="open the TUI (the default with no command)")
-    tui.set_defaults(func=cmd_tui)
-    for module, attr in OPTIONAL_COMMANDS:
-        try:
-            register = getattr(__import__(module, fromlist=[attr]), attr)
-        except (ImportError, AttributeError):
-            continue
-        register(sub)
+    sub.add_parser("tui", help="open the TUI (the default with no command)")
+    for module in CORE_COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    for stage in STAGES.values():
+        stage.register_cli(sub)
     for action in sub.choices.values():  # --home works before or after the subcommand
         if not any("--home" in a.option_strings for a in action._actions):
             action.add_argument("--home", default=argparse.SUPPRESS)
     return parser
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    from tui_app.app import make_app
-
-    make_app(home=_home(args)).run()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.home:
         os.environ["CONFCONSOLE_HOME"] = str(Path(args.home).expanduser().resolve())
-    func = getattr(args, "func", None) or cmd_tui
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
     try:
         return func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import locations
-from experiments.specs import BaseSpec, parse_spec, spec_from_toml, spec_to_toml
+from experiments.specs import BaseSpec, parse_spec, spec_from_toml, spec_to_toml, validate_chain
 from experiments.store import RunStore, pid_alive
 
 
@@ -29,6 +29,23 @@ def worker_groups(spec: Any) -> list[dict[str, str]]:
         groups = [gpus[i:i + tp] for i in range(0, len(gpus) - len(gpus) % tp, tp)]
         return [{"CUDA_VISIBLE_DEVICES": ",".join(map(str, g))} for g in groups]
     return [{} for _ in range(max(1, int(getattr(spec, "data_parallel", 1) or 1)))]
+
+
+def check_layout(spec: Any) -> str | None:
+    """Refuse GPU layouts that would start no worker; return a warning naming the GPUs a layout leaves unused."""
+    gpus: list[int] = list(getattr(spec, "gpus", []) or [])
+    tp = max(1, int(getattr(spec, "tensor_parallel", 1) or 1))
+    if not gpus:
+        return None
+    if len(set(gpus)) != len(gpus):
+        raise ValueError(f"gpus lists a GPU twice: {gpus}")
+    if len(gpus) < tp:
+        raise ValueError(f"tensor_parallel = {tp} needs at least {tp} GPUs per engine, but gpus = {gpus} has "
+                         f"{len(gpus)}: list more GPUs or lower tensor_parallel")
+    if len(gpus) % tp:
+        unused = gpus[len(gpus) - len(gpus) % tp:]
+        return f"gpus = {gpus} with tensor_parallel = {tp}: GPU(s) {unused} left unused"
+    return None
 
 
 def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
@@ -56,8 +73,12 @@ def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None 
            extra: dict[str, Any] | None = None) -> str:
     """Create a run for `spec` and start its worker(s). Returns the run id."""
     spec = parse_spec(spec) if isinstance(spec, dict) else spec
+    validate_chain(spec)
+    layout_warning = check_layout(spec)
     home_path = locations.home(home)
     manifest_extra = {"title": spec.title, "group": spec.group, **(extra or {})}
+    if layout_warning:
+        manifest_extra["layout_warning"] = layout_warning
     input_run = getattr(spec, "input_run", "")
     if input_run:
         manifest_extra["inputs"] = [RunStore.open(input_run, home_path).run_id]

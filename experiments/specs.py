@@ -1,123 +1,156 @@
-"""Run specs: declarative, validated (pydantic), stored as TOML in each run folder exactly as launched.
+"""Spec building blocks shared by every stage, and parsing through the stage registry.
 
-A spec never holds secrets: API keys are named by environment variable (`api_key_env`), never by value.
-`then` chains stages: when a run finishes, the next spec is launched with `input_run` set to it.
+Specs are declarative, validated (pydantic) and stored as TOML in each run folder exactly as launched. Unknown keys
+are refused with the nearest valid name (`temprature` -> `temperature`), at any depth. A spec never holds secrets:
+API keys are named by environment variable (`api_key_env`), never by value. `then` chains stages: when a run
+finishes, the next spec is launched with `input_run` set to it. Each stage's own spec lives in its package
+(`experiments/stages/<name>/spec.py`); this module holds only the shared parts.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from experiments.datasets.base import DatasetSpec
+# One place for sampling defaults: every stage and CLI reads these.
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 0.0
 
-SECRET_HINTS = ("api_key", "token", "secret", "password")
+# Option names that hold a secret's *value*. Matched as whole `_`-separated words, so engine options such as
+# `max_num_batched_tokens`, `tokenizer` or `tokenizer_mode` are not mistaken for secrets; `*_env` names a variable.
+SECRET_NAME = re.compile(r"(^|_)(api_?key|secret|password|passwd|access_?key|auth_?token|bearer|token|"
+                         r"hf_token|credentials?)($|_)")
 
 
-class SamplingSpec(BaseModel):
-    n: int = Field(1, ge=1)
-    temperature: float = Field(0.0, ge=0)
+def is_secret_name(key: str) -> bool:
+    low = key.lower()
+    if low.endswith("_env"):
+        return False
+    return bool(SECRET_NAME.search(low))
+
+
+class StrictModel(BaseModel):
+    """A spec part that refuses unknown keys (a typo must never be silently dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingSpec(StrictModel):
+    n: int = Field(1, ge=1, description="samples per prompt")
+    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(256, ge=1)
-    seed: int | None = 0
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="new tokens per answer")
+    seed: int | None = Field(0, description="per-request seeds derive from it (reproducible after resume)")
     stop: list[str] = Field(default_factory=list)
-    logprobs: int | None = None
-    ignore_eos: bool = False  # fixed-length outputs (benchmarks)
+    logprobs: int | None = Field(None, description="top-k logprobs per generated token")
+    ignore_eos: bool = Field(False, description="fixed-length outputs (benchmarks)")
 
 
-class BackendSpec(BaseModel):
+class BackendSpec(StrictModel):
     """Which engine runs the model. `options` go to the backend's constructor (batch_size, base_url, ...)."""
 
-    kind: Literal["hf", "vllm", "openai_compat"] = "hf"
-    options: dict[str, Any] = Field(default_factory=dict)
-    server: Literal["none", "local"] = "none"  # local: the run starts and stops its own vLLM server
+    kind: Literal["hf", "vllm", "openai_compat", "bedrock"] = "hf"
+    options: dict[str, Any] = Field(default_factory=dict, description="engine options (batch_size, base_url, ...)")
+    server: Literal["none", "local"] = Field("none", description="local: the run starts and stops a vLLM server")
     server_args: list[str] = Field(default_factory=list)
 
     @field_validator("options")
     @classmethod
     def no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if any(h in key.lower() for h in SECRET_HINTS) and not key.lower().endswith("_env"):
+            if is_secret_name(key):
                 raise ValueError(f"backend option {key!r} looks like a secret: name an environment variable "
                                  f"instead ({key}_env = \"MY_VAR\")")
         return value
 
 
-class BaseSpec(BaseModel):
+class BaseSpec(StrictModel):
+    """Fields every stage's spec has. A stage spec adds `stage: Literal["<name>"]` and its own fields."""
+
+    stage: str
     title: str = ""
-    group: str | None = None  # runs launched together (a demo pipeline) share a group
-    then: list[dict[str, Any]] = Field(default_factory=list)
+    group: str | None = Field(None, description="runs launched together (a pipeline) share a group")
+    then: list[dict[str, Any]] = Field(default_factory=list, description="stages to launch on this run's output")
 
 
-class InferenceSpec(BaseSpec):
-    stage: Literal["inference"] = "inference"
-    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
-    model: str = "smollm2-135m"
-    backend: BackendSpec = Field(default_factory=BackendSpec)
-    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
-    chunk_size: int = Field(8, ge=1, description="examples per chunk (the unit of resume)")
-    max_prompt_length: int | None = Field(None, ge=1)
-    truncation: Literal["left", "right", "error"] = "error"
-    data_parallel: int = Field(1, ge=1, description="worker processes (CPU, or one per GPU when gpus is empty)")
-    gpus: list[int] = Field(default_factory=list, description="GPU ids; one worker per tensor_parallel group")
-    tensor_parallel: int = Field(1, ge=1)
-    chunk_id: int | None = Field(None, ge=0, description="compute only this chunk (seed-style per-GPU jobs)")
-    force_regenerate: bool = False  # a resume of this run recomputes every chunk
+class SpecError(ValueError):
+    """A spec that does not validate: the message names every bad field and suggests fixes."""
 
 
-class GradingSpec(BaseSpec):
-    stage: Literal["grading"] = "grading"
-    input_run: str = ""
-    domain: str | None = None  # override the records' domain
-    workers: int = Field(2, ge=1)
-    timeout: float = Field(5.0, gt=0)
+def parse_spec(data: dict[str, Any] | BaseModel) -> Any:
+    """Validate a spec dict with its stage's model (from the registry)."""
+    if isinstance(data, BaseModel):
+        return data
+    from experiments.stages import get_stage
+
+    stage = data.get("stage")
+    if not stage:
+        raise SpecError("a spec needs `stage = \"...\"`")
+    model = get_stage(str(stage)).spec_model()
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(explain(exc, model)) from None
 
 
-class JudgingSpec(BaseSpec):
-    """An LLM judge over an inference run's records (seed 000): JSON verdicts, usage and cost."""
-
-    stage: Literal["judging"] = "judging"
-    input_run: str = ""
-    model: str = "smollm2-135m"  # the judge model (served name for openai_compat)
-    backend: BackendSpec = Field(default_factory=lambda: BackendSpec(kind="openai_compat"))
-    num_workers: int = Field(8, ge=1, description="concurrent judge requests")
-    max_tokens: int = Field(512, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    parse_retries: int = Field(2, ge=0, description="re-asks when the verdict is not valid JSON")
-    structured_output: bool = True  # ask for a JSON schema where the server supports it
-    structured_format: Literal["response_format", "structured_outputs"] = "response_format"  # OpenAI / vLLM
-    chunk_size: int = Field(32, ge=1)
-    prices: dict[str, list[float]] = Field(default_factory=dict)  # model -> [$/1M input, $/1M output]
-
-
-class TaggingSpec(BaseSpec):
-    stage: Literal["tagging"] = "tagging"
-    input_run: str = ""
-    style: Literal["angle", "pipe"] = "angle"  # <CN_MATH> or <|c_math|>
-    domain_names: dict[str, str] = Field(default_factory=dict)  # record domain -> token domain name
-    verdict: Literal["auto", "rule", "judge"] = "auto"  # auto: the rule verdict, else the judge's
-    incorrect_ratio: float | None = Field(None, ge=0, description="Self-REF-style: keep this many incorrect "
-                                          "examples per correct one (None keeps all)")
-    seed: int = 0
+def explain(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line per error; unknown keys get the nearest valid name at their level."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        where = ".".join(loc) or "spec"
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(model, loc[:-1])
+            near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; valid: {', '.join(sorted(valid))}"
+            lines.append(f"unknown key {where!r}{hint}")
+        else:
+            lines.append(f"{where}: {err['msg']}")
+    return f"invalid {model.__name__}: " + "; ".join(lines)
 
 
-Spec = Annotated[Union[InferenceSpec, GradingSpec, JudgingSpec, TaggingSpec], Field(discriminator="stage")]
-SPEC_ADAPTER: TypeAdapter[Spec] = TypeAdapter(Spec)
-STAGES = ("inference", "grading", "judging", "tagging")
+def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    current: Any = model
+    for part in path:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+    return list(getattr(current, "model_fields", {}))
 
 
-def parse_spec(data: dict[str, Any]) -> Spec:
-    return SPEC_ADAPTER.validate_python(data)
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validate_chain(spec: Any) -> None:
+    """Validate every `then` entry at launch, so a typo never surfaces after the first stage has finished."""
+    for depth, entry in enumerate(spec.then):
+        data = {"input_run": "<previous run>", **dict(entry)}
+        data.setdefault("then", list(spec.then[depth + 1:]))
+        data["then"] = []
+        try:
+            parse_spec(data)
+        except (SpecError, KeyError, ValueError) as exc:
+            raise SpecError(f"then[{depth}] ({entry.get('stage', '?')}): {exc}") from None
 
 
 def spec_to_toml(spec: BaseModel) -> str:
     return tomli_w.dumps(_drop_none(spec.model_dump(mode="json")))
 
 
-def spec_from_toml(text: str) -> Spec:
+def spec_from_toml(text: str) -> Any:
     return parse_spec(tomllib.loads(text))
 
 

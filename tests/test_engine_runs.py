@@ -9,7 +9,8 @@ import pytest
 from experiments import jobs
 from experiments.datasets.base import DatasetSpec
 from experiments.jobs import worker_groups
-from experiments.specs import BackendSpec, InferenceSpec, SamplingSpec
+from experiments.specs import BackendSpec, SamplingSpec
+from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore, pid_alive
 
 

@@ -5,8 +5,8 @@ import json
 import time
 from pathlib import Path
 
-from experiments.grading.cli import register
 from experiments.grading.grade_file import grade_file
+from experiments.stages.grading.cli import register
 
 TOWER = "\\boxed{9^{9^{9^{9^{9}}}}}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.judge_parse import parse_verdict, to_bool
+from experiments.stages.judging.parse import parse_verdict, to_bool
 
 CLEAN = '{"correct_answer": "18", "model_answer": "18", "reasoning": "same number", "correct": "yes"}'
 

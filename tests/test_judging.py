@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from experiments import jobs
-from experiments.specs import BackendSpec, GradingSpec, JudgingSpec, spec_to_toml
+from experiments.specs import BackendSpec, spec_to_toml
+from experiments.stages.grading.spec import GradingSpec
+from experiments.stages.judging.spec import JudgingSpec
 from experiments.store import RunStore
 
 YES = '{"correct_answer": "A", "model_answer": "A", "reasoning": "same", "correct": "yes"}'
@@ -239,8 +241,8 @@ def test_cli_judge_agreement_tag_and_sft_data(isolated: Path, fake_judge: FakeJu
 def test_vllm_accepts_both_structured_formats(vllm_server: Any) -> None:
     from backends.base import GenerationRequest, SamplingParams
     from backends.openai_compat import OpenAICompatGenerator
-    from experiments.judge_parse import parse_verdict
-    from experiments.judge_prompt import judge_messages, structured_body
+    from experiments.stages.judging.parse import parse_verdict
+    from experiments.stages.judging.prompt import judge_messages, structured_body
 
     rec = record(0, "right", True)
     for fmt in ("response_format", "structured_outputs"):

@@ -10,7 +10,8 @@ import pytest
 from experiments import jobs
 from experiments.datasets.base import DatasetSpec
 from experiments.exports import export_run
-from experiments.specs import BackendSpec, InferenceSpec, SamplingSpec
+from experiments.specs import BackendSpec, SamplingSpec
+from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from experiments import jobs
+from experiments.chains import chain
 from experiments.datasets.base import DatasetSpec
-from experiments.pipelines import chain
-from experiments.specs import BackendSpec, InferenceSpec, SamplingSpec
+from experiments.specs import BackendSpec, SamplingSpec
+from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore
 
 pytestmark = pytest.mark.slow

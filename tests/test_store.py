@@ -10,7 +10,9 @@ import pytest
 from experiments.emit import Emitter
 from experiments.events import LogEvent, ProgressEvent, StatusEvent, parse_event
 from experiments.runstate import EventTail, RunState, format_eta, load_state
-from experiments.specs import GradingSpec, InferenceSpec, parse_spec, spec_from_toml, spec_to_toml
+from experiments.specs import parse_spec, spec_from_toml, spec_to_toml
+from experiments.stages.grading.spec import GradingSpec
+from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore
 
 

@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 from experiments.emit import Emitter
-from experiments.sft_data import build_sft_dataset
-from experiments.specs import GradingSpec, TaggingSpec, spec_to_toml
-from experiments.stages import tagging
+from experiments.specs import spec_to_toml
 from experiments.stages.context import StageContext
-from experiments.stages.tokens import all_tokens, confidence_token, record_token_domain
+from experiments.stages.grading.spec import GradingSpec
+from experiments.stages.tagging import run as tagging
+from experiments.stages.tagging.sft_data import build_sft_dataset
+from experiments.stages.tagging.spec import TaggingSpec
+from experiments.stages.tagging.tokens import all_tokens, confidence_token, record_token_domain
 from experiments.store import RunStore
 
 

@@ -7,7 +7,7 @@ from textual.widgets import DataTable, Log, ProgressBar, Static
 
 from experiments import jobs
 from experiments.emit import Emitter
-from experiments.stages.report import accuracy_table
+from experiments.report import accuracy_table
 from experiments.store import RunStore
 from tests.tui_fixtures import DEAD_PID, make_home, sample_records, settle, wait_for
 from tui_app.app import make_app

@@ -89,7 +89,7 @@ def test_status_of_interrupted():
 
 
 def test_summary_text_has_accuracy_and_counts():
-    from experiments.stages.report import accuracy_table
+    from experiments.report import accuracy_table
 
     manifest = {"summary": {"accuracy": accuracy_table(sample_records(6)), "tokens": {"<UN_MATH>": 4},
                             "records": 6}}
@@ -121,7 +121,7 @@ def test_error_cells_flatten_detail():
 
 
 def test_compact_accuracy_fits_a_pane():
-    from experiments.stages.report import accuracy_table
+    from experiments.report import accuracy_table
 
     text = views.format_accuracy_compact(accuracy_table(sample_records(6) + sample_records(3, domain="mmlu")))
     lines = text.splitlines()

@@ -95,7 +95,7 @@ def make_run(home: Path, run_id: str, *, stage: str = "inference", status: str =
 def make_home(home: Path) -> Path:
     """A home with five runs: a done chain (inference -> grading), a running one with bad items, a failed one
     and an interrupted one (dead worker)."""
-    from experiments.stages.report import accuracy_table
+    from experiments.report import accuracy_table
 
     ungraded = sample_records(6, graded=False)
     graded = sample_records(6, graded=True, tagged=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Example(BaseModel):
@@ -43,6 +43,8 @@ class DatasetSpec(BaseModel):
     `path` reads a named source's format (`math`, `medqa`, `verl`, ...) from a local file; without it such a
     source falls back to its built-in files or, failing those, its hub name.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     source: str = "gsm8k"
     path: str | None = None

@@ -45,6 +45,10 @@ class StageContext:
         self.store.update_manifest(server={"pid": self._server.pid, "base_url": self._server.base_url})
         return self._server.base_url
 
+    @property
+    def server_base_url(self) -> str | None:
+        return None if self._server is None else self._server.base_url
+
     def stop_local_server(self) -> None:
         if self._server is not None:
             self._server.stop()

@@ -15,8 +15,8 @@ from typing import Any
 from backends.base import GenerationRequest, GenerationResult, SamplingParams
 from experiments.datasets import Example, load_examples
 from experiments.prompts import render_messages
-from experiments.specs import InferenceSpec
 from experiments.stages.context import StageContext
+from experiments.stages.inference.spec import InferenceSpec
 
 
 def sampling_params(spec: InferenceSpec) -> SamplingParams:
@@ -27,24 +27,10 @@ def sampling_params(spec: InferenceSpec) -> SamplingParams:
 
 
 def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:
-    from backends.registry import make_generator
+    from experiments.engines import open_generator
 
-    options = dict(spec.backend.options)
-    if spec.backend.kind == "openai_compat" and spec.backend.server == "local":
-        options["base_url"] = ctx.start_local_server(spec.model, spec.backend.server_args)
-    if spec.backend.kind == "vllm" and spec.tensor_parallel > 1:
-        options.setdefault("tensor_parallel_size", spec.tensor_parallel)
-    if spec.backend.kind in ("hf", "vllm"):
-        options.setdefault("max_prompt_length", spec.max_prompt_length)
-        options.setdefault("truncation", spec.truncation)
-    if spec.backend.kind == "hf":
-        options.setdefault("progress", lambda msg: ctx.emit.log(msg))
-    started = time.monotonic()
-    model = ctx.served_model or spec.model
-    generator = make_generator(spec.backend.kind, model, **options)
-    ctx.emit.metric("model_load_s", time.monotonic() - started, force=True)
-    ctx.emit.log(f"model loaded in {time.monotonic() - started:.1f}s: {generator.describe()}")
-    return generator
+    return open_generator(spec.backend, spec.model, ctx, tensor_parallel=spec.tensor_parallel,
+                          max_prompt_length=spec.max_prompt_length, truncation=spec.truncation)
 
 
 def chunk_examples(examples: list[Example], size: int) -> list[list[Example]]:

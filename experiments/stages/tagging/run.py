@@ -16,9 +16,9 @@ import hashlib
 import math
 from typing import Any
 
-from experiments.specs import TaggingSpec
 from experiments.stages.context import StageContext
-from experiments.stages.tokens import confidence_token, record_token_domain
+from experiments.stages.tagging.spec import TaggingSpec
+from experiments.stages.tagging.tokens import confidence_token, record_token_domain
 
 
 def pick_verdict(record: dict[str, Any], source: str) -> tuple[bool | None, str]:
@@ -106,7 +106,8 @@ def run(spec: TaggingSpec, ctx: StageContext) -> None:
 
 
 def finalize(spec: TaggingSpec, ctx: StageContext) -> dict[str, Any]:
-    from experiments.stages.report import accuracy_by_model, accuracy_table, write_tagged_outputs
+    from experiments.report import accuracy_by_model, accuracy_table
+    from experiments.stages.tagging.outputs import write_tagged_outputs
 
     records = ctx.store.records()
     kept, dropped = select_records(records, spec.incorrect_ratio, spec.seed)

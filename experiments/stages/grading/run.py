@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 from experiments.grading import GradeItem, GradingPool
-from experiments.specs import GradingSpec
 from experiments.stages.context import StageContext
+from experiments.stages.grading.spec import GradingSpec
 
 POLL_S = 2.0
 
@@ -55,7 +55,7 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
 
 
 def finalize(spec: GradingSpec, ctx: StageContext) -> dict[str, Any]:
-    from experiments.stages.report import accuracy_table
+    from experiments.report import accuracy_table
 
     records = ctx.store.records()
     statuses: dict[str, int] = {}

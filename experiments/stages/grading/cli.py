@@ -1,4 +1,4 @@
-"""``confconsole grade-file``: argparse wiring only; the work is in :mod:`grade_file`."""
+"""CLI commands of the grading stage: `grade RUN` (a grading run) and `grade-file` (a JSONL file, no run)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,32 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from experiments.cli_common import add_follow_args, launch_and_follow
 from experiments.grading.grade_file import grade_file
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from experiments.report import format_accuracy
+    from experiments.stages.grading.spec import GradingSpec
+
+    spec = GradingSpec(input_run=args.run, workers=args.workers, timeout=args.timeout, domain=args.domain,
+                       title=f"grade {args.run}")
+
+    def done(stores: list) -> None:
+        print("\n" + format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", [])))
+
+    return launch_and_follow(spec, args, done)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``grade-file`` subcommand to the main CLI's sub-parsers."""
+    """Add `grade` and `grade-file` to the main CLI's sub-parsers."""
+    g = subparsers.add_parser("grade", help="grade an inference run by rule (a grading run)")
+    g.add_argument("run")
+    g.add_argument("--workers", type=int, default=2)
+    g.add_argument("--timeout", type=float, default=5.0)
+    g.add_argument("--domain", default=None, help="override the records' domain")
+    add_follow_args(g)
+    g.set_defaults(func=cmd_grade)
     p = subparsers.add_parser(
         "grade-file",
         help="grade a JSONL file of responses (math, gsm8k, mc, yesno, code)",

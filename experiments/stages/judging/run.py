@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import GenerationRequest, GenerationResult, SamplingParams
-from experiments.judge_parse import Verdict, parse_verdict
-from experiments.judge_prompt import judge_messages, structured_body
 from experiments.pricing import Price, describe, price_for
-from experiments.specs import JudgingSpec
 from experiments.stages.context import StageContext
+from experiments.stages.judging.parse import Verdict, parse_verdict
+from experiments.stages.judging.prompt import judge_messages, structured_body
+from experiments.stages.judging.spec import JudgingSpec
 
 RAW_CHARS = 2000  # judge_raw is kept for debugging, not as a transcript
 JUDGE_FIELDS = ("judge_correct", "judge_model_answer", "judge_correct_answer", "judge_reasoning",
@@ -67,7 +67,6 @@ class Judge:
         self.structured = spec.structured_output and spec.backend.kind == "openai_compat"
         self.structured_rejected = False
         self.generators: dict[bool, Any] = {}
-        self.base_url: str | None = None
         self.out: dict[int, list[dict[str, Any]]] = {}
         self.remaining: dict[int, int] = {}
         self.started = time.monotonic()
@@ -76,20 +75,16 @@ class Judge:
     # -- generators ---------------------------------------------------------------------------------------
     def generator(self, structured: bool) -> Any:
         if structured not in self.generators:
-            from backends.registry import make_generator
+            from experiments.engines import open_generator
 
             spec, ctx = self.spec, self.ctx
-            options = dict(spec.backend.options)
+            extra: dict[str, Any] = {}
             if spec.backend.kind == "openai_compat":
-                if spec.backend.server == "local":
-                    if self.base_url is None:
-                        self.base_url = ctx.start_local_server(spec.model, spec.backend.server_args)
-                    options["base_url"] = self.base_url
-                options.setdefault("concurrency", spec.num_workers)
+                extra["concurrency"] = spec.backend.options.get("concurrency", spec.num_workers)
                 if structured:
-                    options["extra_body"] = {**options.get("extra_body", {}),
-                                             **structured_body(spec.structured_format)}
-            gen = make_generator(spec.backend.kind, ctx.served_model or spec.model, **options)
+                    extra["extra_body"] = {**spec.backend.options.get("extra_body", {}),
+                                           **structured_body(spec.structured_format)}
+            gen = open_generator(spec.backend, spec.model, ctx, extra_options=extra)
             if not self.generators:
                 ctx.store.update_manifest(backend=gen.describe())
             self.generators[structured] = gen
@@ -276,7 +271,8 @@ def run(spec: JudgingSpec, ctx: StageContext) -> None:
 
 def finalize(spec: JudgingSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.exports import write_json
-    from experiments.stages.report import accuracy_table, agreement_table
+    from experiments.report import accuracy_table
+    from experiments.stages.judging.agreement import agreement_table
 
     records = ctx.store.records()
     statuses: dict[str, int] = {}

@@ -29,7 +29,7 @@ def _spec(store: RunStore) -> Any:
 
 def sft_rows(store: RunStore) -> tuple[list[dict[str, Any]], int]:
     """(rows, dropped by the run's incorrect_ratio) for one tagging run."""
-    from experiments.stages.tagging import select_records
+    from experiments.stages.tagging.run import select_records
 
     spec = _spec(store)
     records = sorted(store.iter_records(), key=record_key)

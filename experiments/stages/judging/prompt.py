@@ -2,7 +2,7 @@
 
 The judge is asked for `{"correct_answer", "model_answer", "reasoning", "correct": "yes"|"no"}`. Where the
 server supports structured output the same schema is sent with the request, so the answer is valid JSON by
-construction; otherwise `experiments.judge_parse` recovers what it can.
+construction; otherwise `experiments.stages.judging.parse` recovers what it can.
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""The judging spec: an LLM judge over an inference run's records."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from experiments.specs import BackendSpec, BaseSpec
+
+
+class JudgingSpec(BaseSpec):
+    """An LLM judge over an inference run's records (seed 000): JSON verdicts, usage and cost."""
+
+    stage: Literal["judging"] = "judging"
+    input_run: str = Field("", description="the inference (or graded) run to judge")
+    model: str = Field("smollm2-135m", description="the judge model (served name for openai_compat)")
+    backend: BackendSpec = Field(default_factory=lambda: BackendSpec(kind="openai_compat"))
+    num_workers: int = Field(8, ge=1, description="concurrent judge requests")
+    max_tokens: int = Field(512, ge=1, description="judge reply tokens")
+    temperature: float = Field(0.0, ge=0)
+    parse_retries: int = Field(2, ge=0, description="re-asks when the verdict is not valid JSON")
+    structured_output: bool = Field(True, description="ask for a JSON schema where the server supports it")
+    structured_format: Literal["response_format", "structured_outputs"] = "response_format"  # OpenAI / vLLM
+    chunk_size: int = Field(32, ge=1)
+    prices: dict[str, list[float]] = Field(default_factory=dict, description="model -> [$/1M in, $/1M out]")
