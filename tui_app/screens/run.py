@@ -37,6 +37,7 @@ class RunScreen(ConsoleScreen):
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("n", "next_stage", "Next stage"),
+        Binding("g", "guided", "Guided view"),  # shown only for a guided run (check_action)
     ]
 
     def __init__(self, store: RunStore) -> None:
@@ -111,8 +112,11 @@ class RunScreen(ConsoleScreen):
                 new_logs.append(log_line(event))
         status = status_of(manifest)
         if events or manifest != self.manifest or status != self.status:
+            guided_before = self.is_guided
             self.manifest, self.status = manifest, status
             self.render_run(new_logs)
+            if self.is_guided != guided_before:
+                self.refresh_bindings()
         if errors is not None:
             self.errors = errors
             self.render_errors()
@@ -176,6 +180,19 @@ class RunScreen(ConsoleScreen):
     def action_force_resume(self) -> None:
         self.resume_run(self.store.run_id, self.status, force=True)
 
+    @property
+    def is_guided(self) -> bool:
+        return self.manifest.get("stage") == "guided"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.is_guided if action == "guided" else True
+
+    def action_guided(self) -> None:
+        from tui_app.screens.guided import GuidedScreen
+
+        if self.is_guided:
+            self.app.push_screen(GuidedScreen(self.store))
+
     def action_next_stage(self) -> None:
         nxt = self.manifest.get("next_run")
         if not nxt:
@@ -190,4 +207,5 @@ class RunScreen(ConsoleScreen):
             ("Resume run", "Restart this run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete this run's chunks and recompute", self.action_force_resume),
             ("Next stage", "Open the run this one launched", self.action_next_stage),
-        ]
+        ] + ([("Guided view", "Tokens in two colours, their statistics, the (c, k) grid", self.action_guided)]
+             if self.is_guided else [])
