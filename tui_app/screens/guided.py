@@ -34,10 +34,10 @@ class GuidedScreen(ConsoleScreen):
     GuidedScreen #guided-info { height: auto; padding: 0 1; background: $boost; }
     GuidedScreen #guided-legend { height: 1; padding: 0 1; }
     GuidedScreen #guided-body { height: 1fr; }
-    GuidedScreen #streams { width: 36; height: 1fr; }
+    GuidedScreen #streams { width: 25%; min-width: 20; max-width: 36; height: 1fr; }
     GuidedScreen #text-pane { width: 1fr; }
     GuidedScreen #text-scroll { height: 1fr; padding: 0 1; }
-    GuidedScreen #stats-pane { width: 40; border-left: vkey $primary-background; }
+    GuidedScreen #stats-pane { width: 28%; min-width: 26; max-width: 40; border-left: vkey $primary-background; }
     GuidedScreen #token-stats { padding: 0 1; }
     GuidedScreen #grid-pane { height: auto; max-height: 14; }
     GuidedScreen #grid { height: auto; max-height: 10; }
@@ -45,8 +45,8 @@ class GuidedScreen(ConsoleScreen):
     """
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("left", "step(-1)", "Prev token"),
-        Binding("right", "step(1)", "Next token"),
+        Binding("left", "step(-1)", "Prev token", key_display="←", priority=True),  # over the list's scrolling
+        Binding("right", "step(1)", "Next token", key_display="→", priority=True),
         Binding("left_square_bracket", "consultation(-1)", "Prev consult", key_display="["),
         Binding("right_square_bracket", "consultation(1)", "Next consult", key_display="]"),
         Binding("f", "follow", "Follow"),
