@@ -11,25 +11,24 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker
 
 from experiments.events import Event
 from experiments.runstate import EventTail
 from experiments.stages.guided.views import GuidedState, StreamName, heat_table
 from experiments.store import RunStore
 from experiments.views import status_of
-from tui_app.screens.base import ConsoleScreen, PaletteCommand
+from tui_app.screens.base import PaletteCommand, PollingScreen
 from tui_app.widgets.guided import fill_heat_table, legend, token_stats, token_text
 from tui_app.widgets.status import STATUS_STYLES
 
 
-class GuidedScreen(ConsoleScreen):
+class GuidedScreen(PollingScreen):
     DEFAULT_CSS = """
     GuidedScreen #guided-info { height: auto; padding: 0 1; background: $boost; }
     GuidedScreen #guided-legend { height: 1; padding: 0 1; }
@@ -62,7 +61,6 @@ class GuidedScreen(ConsoleScreen):
         self.cursor: int | None = None
         self.follow = True
         self._tail = EventTail(store.events_path)
-        self._poller: Worker | None = None
         self._drawn: tuple[Any, ...] = ()
         self._listed: list[str] = []
         self._grid_drawn = -1
@@ -90,25 +88,13 @@ class GuidedScreen(ConsoleScreen):
         self.sub_title = f"guided: {self.store.run_id}"
         self.query_one("#grid", DataTable).can_focus = False
         self.query_one("#streams", OptionList).focus()
-        self.poll()
-        if self.console.poll_interval:
-            self.set_interval(self.console.poll_interval, self.poll)
+        self.start_polling()
 
     # -- polling ------------------------------------------------------------------------------------------
-    def poll(self) -> None:
-        if self._poller is not None and self._poller.is_running:
-            return
-        self._poller = self._read()
+    def read(self) -> tuple[list[Event], dict[str, Any]]:
+        return self._tail.poll(), self.store.manifest()
 
-    @work(thread=True, exit_on_error=False, name="read guided run", group="guided-poll")
-    def _read(self) -> None:
-        events = self._tail.poll()
-        manifest = self.store.manifest()
-        self.app.call_from_thread(self.apply, events, manifest)
-
-    def apply(self, events: list[Event], manifest: dict[str, Any]) -> None:
-        if not self.is_attached:
-            return
+    def apply(self, events: list[Event], manifest: dict[str, Any]) -> None:  # type: ignore[override]
         self.state.consume_all(events)
         grid = (manifest.get("summary") or {}).get("grid")
         if grid and manifest != self.manifest:  # a finished run: the summary holds every cell
