@@ -72,7 +72,7 @@ def test_version_grows_only_on_changes_and_status_is_tracked():
 def test_stream_names_parse_the_contract_and_fall_back():
     name = StreamName.parse("c20k10/math-test-000042#3")
     assert (name.c, name.k, name.example_id, name.sample_idx) == (20, 10, "math-test-000042", 3)
-    assert name.label == "c=20 k=10  math-test-000042 #3"
+    assert name.label == "c=20 k=10  math-test-000042 #3" and name.short == "c20k10 math-test-000042#3"
     other = StreamName.parse("0")
     assert other.c is None and other.label == "0"
 

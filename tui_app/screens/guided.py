@@ -33,7 +33,7 @@ class GuidedScreen(PollingScreen):
     GuidedScreen #guided-info { height: auto; padding: 0 1; background: $boost; }
     GuidedScreen #guided-legend { height: 1; padding: 0 1; }
     GuidedScreen #guided-body { height: 1fr; }
-    GuidedScreen #streams { width: 25%; min-width: 20; max-width: 36; height: 1fr; }
+    GuidedScreen #streams { width: 25%; min-width: 24; max-width: 36; height: 1fr; }
     GuidedScreen #text-pane { width: 1fr; }
     GuidedScreen #text-scroll { height: 1fr; padding: 0 1; }
     GuidedScreen #stats-pane { width: 28%; min-width: 26; max-width: 40; border-left: vkey $primary-background; }
@@ -140,10 +140,10 @@ class GuidedScreen(PollingScreen):
         names = self.state.stream_names()
         options = self.query_one("#streams", OptionList)
         if names[:len(self._listed)] == self._listed:
-            options.add_options([Option(StreamName.parse(n).label, id=n) for n in names[len(self._listed):]])
+            options.add_options([Option(StreamName.parse(n).short, id=n) for n in names[len(self._listed):]])
         else:
             options.clear_options()
-            options.add_options([Option(StreamName.parse(n).label, id=n) for n in names])
+            options.add_options([Option(StreamName.parse(n).short, id=n) for n in names])
         self._listed = names
         if self.selected in names and options.highlighted != names.index(self.selected):
             options.highlighted = names.index(self.selected)

@@ -18,8 +18,7 @@ HEAT_STOPS = ("#7f1d1d", "#7a5b12", "#166534")  # low, middle, high accuracy bac
 
 def legend() -> Text:
     return Text.assemble(("■ base", BASE_STYLE), "  ", ("■ oracle", ORACLE_STYLE), "  ",
-                         (f"{CONSULT_MARK} consultation", f"bold {ORACLE_STYLE}"), "  ",
-                         ("cursor", CURSOR_STYLE), ("  ←/→ step  [/] consultations  f follow", "dim"))
+                         (f"{CONSULT_MARK} consultation", f"bold {ORACLE_STYLE}"), "  ", ("cursor", CURSOR_STYLE))
 
 
 def _shown(text: str, at_cursor: bool) -> str:
@@ -44,9 +43,9 @@ def token_text(tokens: list[GuidedToken], cursor: int | None) -> Text:
 def token_stats(token: GuidedToken | None, index: int | None) -> Table | Text:
     if token is None or index is None:
         return Text("No token yet.", style="dim")
-    table = Table(show_header=False, box=None, expand=True, padding=(0, 1))
-    table.add_column(style="dim", no_wrap=True)
-    table.add_column(justify="right")
+    table = Table(show_header=False, box=None, expand=True, padding=(0, 1), pad_edge=False)
+    table.add_column(style="dim", ratio=1)  # labels wrap in a narrow pane; values never do
+    table.add_column(justify="right", no_wrap=True)
     for label, value in token_rows(token, index):
         style = (ORACLE_STYLE if value == "oracle" else BASE_STYLE) if label == "source" else ""
         table.add_row(label, Text(value, style=style))

@@ -56,6 +56,11 @@ class StreamName:
             return self.name
         return f"c={self.c} k={self.k}  {self.example_id} #{self.sample_idx}"
 
+    @property
+    def short(self) -> str:
+        """For a narrow picker: breaks (if it must) between the cell and the example."""
+        return self.name if self.c is None else f"c{self.c}k{self.k} {self.example_id}#{self.sample_idx}"
+
 
 @dataclass(slots=True)
 class GuidedToken:
