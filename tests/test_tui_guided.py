@@ -13,6 +13,7 @@ from experiments.store import RunStore
 from tests.guided_fixtures import cell, make_guided_run, pieces, stream_name
 from tests.tui_fixtures import make_home, settle, wait_for
 from tui_app.app import make_app
+from tui_app.screens.dialogs import HelpScreen
 from tui_app.screens.guided import GuidedScreen
 from tui_app.screens.run import RunScreen
 from tui_app.widgets.guided import BASE_STYLE, ORACLE_STYLE
@@ -128,6 +129,13 @@ async def test_stepping_over_tokens_shows_their_statistics(guided):
         await pilot.press("f")
         await wait_for(pilot, lambda: screen.cursor == 11)
         assert "mode following" in rendered(screen, "#guided-info")
+
+        await pilot.press("question_mark")  # help lists the screen's keys
+        assert isinstance(app.screen, HelpScreen)
+        assert {("←", "Prev token"), ("→", "Next token"), ("[", "Prev consult"), ("f", "Follow")} <= \
+            set(app.screen.rows)
+        assert [title for title, _, _ in screen.palette_commands()] == [
+            "Follow the run", "Next consultation", "Previous consultation"]
 
 
 async def test_picking_a_stream_stops_following(guided):
