@@ -2,7 +2,8 @@
 
 `generate(requests, params)` sends each request (chat messages, or a raw prompt as one user message) to
 `converse`, `params.n` calls per request, at most `concurrency` at once from a thread pool, and yields results
-as they finish. Usage comes from the response's `usage` (inputTokens/outputTokens).
+as they finish. Usage comes from the response's `usage` (inputTokens/outputTokens). Converse has no logprobs,
+seeds or `n`: `params.logprobs`/`seed`/`ignore_eos` are not sent.
 
 Continuation (guided decoding's oracle): `continue_text(messages, prefix, max_tokens)` sends the messages plus a
 prefilled assistant message holding the text so far, and returns only the continuation. `continue_batch`
@@ -157,7 +158,10 @@ class BedrockGenerator:
     # -- Generator protocol -----------------------------------------------------------------------------------
     def _result(self, req: GenerationRequest, sample_idx: int, params: SamplingParams) -> GenerationResult:
         messages = list(req.messages) if req.messages is not None else [{"role": "user", "content": req.prompt}]
-        out = self._converse(messages, params)
+        if messages and messages[-1].get("role") == "assistant":  # a prefill: the reply is what follows it
+            out = self._continue(messages[:-1], str(messages[-1].get("content", "")), params)
+        else:
+            out = self._converse(messages, params)
         return GenerationResult(req.key, sample_idx, out.text, out.finish_reason, prompt_tokens=out.input_tokens,
                                 completion_tokens=out.output_tokens, error=out.error)
 
@@ -191,6 +195,9 @@ class BedrockGenerator:
         """The model's next (up to) `max_tokens` tokens after `prefix`, the assistant's text so far."""
         params = SamplingParams(max_tokens=max_tokens, temperature=params.temperature if params else 0.0,
                                 top_p=params.top_p if params else 1.0, stop=params.stop if params else ())
+        return self._continue(messages, prefix, params)
+
+    def _continue(self, messages: Sequence[dict[str, str]], prefix: str, params: SamplingParams) -> Continuation:
         stripped = prefix.rstrip()
         trailing = prefix[len(stripped):]
         turns = list(messages)

@@ -185,6 +185,12 @@ def test_continuation_through_a_prefilled_assistant_message(aws_env, fake):
         "The quick brown", "The quick brown fox", "The quick brown fox jumps over", "The quick brown fox jumps "
         "over the lazy dog."]
     assert fake.calls[0]["messages"][-1] == {"role": "assistant", "content": [{"text": "The quick brown"}]}
+
+    with generator(fake) as gen:  # a request ending in an assistant message is a continuation too
+        [result] = gen.generate([GenerationRequest("p", messages=(*question, {"role": "assistant",
+                                                                             "content": "The quick brown fox "}))],
+                                SamplingParams(max_tokens=5))
+    assert (result.text, result.finish_reason) == ("jumps over the lazy dog.", "stop")
     assert fake.calls[1]["messages"][-1]["content"][0]["text"] == "The quick brown"
 
 
