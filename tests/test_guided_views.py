@@ -115,3 +115,22 @@ def test_state_follows_an_events_file_through_the_tail(tmp_path):
     state.consume_all(tail.poll())
     assert len(state.tokens("c1k2/e#0")) == 7 and state.consultations("c1k2/e#0") == [4]
     assert state.grid[(1, 2)].accuracy == 0.7
+
+
+def test_following_stays_on_a_sequence_while_it_grows_then_moves_to_the_newest():
+    state = GuidedState()
+
+    def at(ts: float, stream: str, start: int) -> None:
+        state.consume(TokenBatchEvent(stream=stream, tokens=pieces(start, 2), ts=ts))
+
+    assert state.follow_target(None) is None
+    at(100.0, "a", 0)
+    at(100.5, "b", 0)
+    assert state.follow_target(None) == "b"  # nothing shown yet: the newest sequence
+    assert state.follow_target("a") == "a"  # a batch writes both: no jumping to whichever came last
+    at(101.0, "b", 2)
+    at(102.9, "b", 4)
+    assert state.follow_target("a", idle_s=2.0) == "b"  # a stopped growing 2.9 s ago: move on
+    at(103.0, "c", 0)
+    assert state.follow_target("a", idle_s=2.0) == "c" and state.follow_target("b", idle_s=2.0) == "b"
+    assert state.follow_target("b", idle_s=0.0) == "c"

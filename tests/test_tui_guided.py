@@ -58,9 +58,9 @@ def grid_cells(screen) -> list[list[str]]:
     return [[str(c).strip() for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def open_guided(app, pilot) -> GuidedScreen:
+async def open_guided(app, pilot, **kw) -> GuidedScreen:
     await settle(pilot)
-    app.push_screen(GuidedScreen(RunStore(app.runs_dir / GUIDED)))
+    app.push_screen(GuidedScreen(RunStore(app.runs_dir / GUIDED), **kw))
     await settle(pilot)
     assert isinstance(app.screen, GuidedScreen)
     return app.screen
@@ -70,7 +70,7 @@ async def test_view_follows_new_tokens_streams_and_grid_cells(guided):
     home, _store, emitter = guided
     app = make_app(home, refresh_interval=0, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_guided(app, pilot)
+        screen = await open_guided(app, pilot, follow_idle_s=0.0)  # any newer stream takes over at once
         first = stream_name(5, 3, 0)
         await wait_for(pilot, lambda: screen.selected == first)
         colours = spans_by_colour(screen)

@@ -2,8 +2,9 @@
 
 The event tail is read in a thread worker on the app's poll interval and reduced into a plain `GuidedState`
 (experiments/stages/guided/views.py) on the UI thread; the screen redraws once per tick and only when the state
-changed, never once per token. While following (the default), the newest stream and its last token are shown;
-stepping or picking a stream stops following, `f` resumes it.
+changed, never once per token. While following (the default), the newest stream being written and its last token are
+shown (it stays on one sequence until that one stops growing); stepping or picking a stream stops following,
+`f` resumes it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.widgets.option_list import Option
 
 from experiments.events import Event
 from experiments.runstate import EventTail
-from experiments.stages.guided.views import GuidedState, StreamName, heat_table
+from experiments.stages.guided.views import FOLLOW_IDLE_S, GuidedState, StreamName, heat_table
 from experiments.store import RunStore
 from experiments.views import status_of
 from tui_app.screens.base import PaletteCommand, PollingScreen
@@ -51,9 +52,10 @@ class GuidedScreen(PollingScreen):
         Binding("f", "follow", "Follow"),
     ]
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, follow_idle_s: float = FOLLOW_IDLE_S) -> None:
         super().__init__()
         self.store = store
+        self.follow_idle_s = follow_idle_s
         self.state = GuidedState()
         self.manifest: dict[str, Any] = {}
         self.status = ""
@@ -105,10 +107,8 @@ class GuidedScreen(PollingScreen):
     # -- rendering ----------------------------------------------------------------------------------------
     def render_state(self) -> None:
         state = self.state
-        if self.follow and state.latest is not None:
-            self.selected = state.latest
-        if self.selected is None and state.streams:
-            self.selected = next(iter(state.streams))
+        if self.follow:
+            self.selected = state.follow_target(self.selected, self.follow_idle_s)
         tokens = state.tokens(self.selected)
         if self.follow or self.cursor is None:
             self.cursor = len(tokens) - 1 if tokens else None

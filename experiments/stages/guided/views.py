@@ -18,6 +18,7 @@ from typing import Any
 from experiments.events import ArtifactEvent, Event, StatusEvent, TokenBatchEvent
 
 MAX_STREAMS = 100
+FOLLOW_IDLE_S = 2.0  # a followed stream with no tokens for this long (run time) is finished: move on
 CELL_KIND = "guided_cell"
 STREAM_RE = re.compile(r"^c(-?\d+)k(-?\d+)/(.*)#(\d+)$")
 STAT_LABELS: dict[str, str] = {
@@ -115,10 +116,14 @@ class GuidedState:
     version: int = 0
     pinned: str | None = None  # the stream a reader has selected: never dropped
     latest: str | None = None  # the stream that received the last tokens
+    updated: dict[str, float] = field(default_factory=dict)  # stream -> ts of its last tokens
+    last_ts: float = 0.0  # ts of the newest tokens of the run
     _touched: dict[str, int] = field(default_factory=dict, repr=False)
 
     def consume(self, event: Event) -> None:
         if isinstance(event, TokenBatchEvent):
+            self.updated[event.stream] = event.ts
+            self.last_ts = max(self.last_ts, event.ts)
             self._add_tokens(event.stream, event.tokens)
         elif isinstance(event, ArtifactEvent) and event.kind == CELL_KIND:
             self.add_cell(event.summary)
@@ -163,6 +168,7 @@ class GuidedState:
             oldest = min(candidates, key=lambda s: self._touched.get(s, -1))  # least recently updated
             del self.streams[oldest]
             self._touched.pop(oldest, None)
+            self.updated.pop(oldest, None)
 
     def add_cell(self, summary: Mapping[str, Any]) -> None:
         cell = GridCell.from_summary(summary)
@@ -180,6 +186,17 @@ class GuidedState:
     # -- reading -------------------------------------------------------------------------------------------
     def stream_names(self) -> list[str]:
         return list(self.streams)
+
+    def follow_target(self, current: str | None, idle_s: float = FOLLOW_IDLE_S) -> str | None:
+        """The stream to show while following a run: the current one while it is still being written (tokens
+        within `idle_s` of the run's newest), else the newest stream written in that window. A batch writes
+        many sequences at once; jumping to whichever got the last tokens would flicker between them."""
+        if not self.streams:
+            return None
+        if current in self.streams and self.last_ts - self.updated.get(current, 0.0) <= idle_s:
+            return current
+        active = [s for s in self.streams if self.last_ts - self.updated.get(s, 0.0) <= idle_s]
+        return active[-1] if active else self.latest
 
     def tokens(self, stream: str | None) -> list[GuidedToken]:
         return self.streams.get(stream or "", [])
