@@ -154,6 +154,11 @@ async def test_picking_a_stream_stops_following(guided):
         await pilot.pause(0.1)
         assert screen.selected == stream_name(5, 3, 0)
 
+        emitter.tokens(pieces(0, 4), stream=stream_name(5, 3, 0))  # a resumed run replays the sequence
+        await wait_for(pilot, lambda: len(screen.state.tokens(stream_name(5, 3, 0))) == 4)
+        await wait_for(pilot, lambda: screen.cursor == 3)
+        assert rendered(screen, "#token-text") == "Let x be the"
+
 
 async def test_guided_view_opens_from_run_and_runs_screens_only_for_guided_runs(guided):
     home, _store, _emitter = guided

@@ -110,7 +110,7 @@ class GuidedScreen(PollingScreen):
         if self.follow:
             self.selected = state.follow_target(self.selected, self.follow_idle_s)
         tokens = state.tokens(self.selected)
-        if self.follow or self.cursor is None:
+        if self.follow or self.cursor is None or self.cursor >= len(tokens):  # (a resumed run may replay)
             self.cursor = len(tokens) - 1 if tokens else None
         state.pinned = self.selected
         key = (state.version, self.selected, self.cursor, self.status, self.follow)
@@ -120,7 +120,7 @@ class GuidedScreen(PollingScreen):
         self._render_info()
         self._render_streams()
         self._render_text(tokens)
-        if self._grid_drawn != len(state.grid) + (state.oracle_alone is not None):
+        if self._grid_drawn != state.grid_version:
             self._render_grid()
 
     def _render_info(self) -> None:
@@ -165,7 +165,7 @@ class GuidedScreen(PollingScreen):
     def _render_grid(self) -> None:
         heat = heat_table(self.state)
         fill_heat_table(self.query_one("#grid", DataTable), heat)
-        self._grid_drawn = len(self.state.grid) + (self.state.oracle_alone is not None)
+        self._grid_drawn = self.state.grid_version
         cells = len(heat.cells) + (heat.oracle_alone is not None)
         note = "◆ (0, 0) = base alone   ★ = oracle alone   colour: accuracy, low (red) to high (green)"
         self.query_one("#grid-note", Static).update(f"{cells} cells finished.  {note}" if cells

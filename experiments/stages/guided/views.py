@@ -114,6 +114,7 @@ class GuidedState:
     status: str = ""
     tokens_seen: int = 0
     version: int = 0
+    grid_version: int = 0
     pinned: str | None = None  # the stream a reader has selected: never dropped
     latest: str | None = None  # the stream that received the last tokens
     updated: dict[str, float] = field(default_factory=dict)  # stream -> ts of its last tokens
@@ -177,6 +178,7 @@ class GuidedState:
         else:
             self.grid[(cell.c, cell.k)] = cell
         self.version += 1
+        self.grid_version += 1
 
     def load_grid(self, cells: Iterable[Mapping[str, Any]]) -> None:
         """Cells from `outputs/grid.json` or the manifest summary's `grid` (a finished run)."""
