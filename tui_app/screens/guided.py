@@ -1,14 +1,15 @@
 """A guided run, live: one sequence in two colours (base, oracle), its tokens' statistics, and the (c, k) grid.
 
-The event tail is read in a thread worker on the app's poll interval and reduced into a plain `GuidedState`
-(experiments/stages/guided/views.py) on the UI thread; the screen redraws once per tick and only when the state
-changed, never once per token. While following (the default), the newest stream being written and its last token are
-shown (it stays on one sequence until that one stops growing); stepping or picking a stream stops following,
-`f` resumes it.
+The event tail is read and reduced into a plain `GuidedState` (experiments/stages/guided/views.py) in a thread
+worker on the app's poll interval, under a lock the UI thread takes to render; the screen redraws once per tick
+and only when the state changed, never once per token. While following (the default), the newest stream being
+written and its last token are shown (it stays on one sequence until that one stops growing); stepping or picking
+a stream stops following, `f` resumes it.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -19,7 +20,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from experiments.events import Event
 from experiments.runstate import EventTail
 from experiments.stages.guided.views import FOLLOW_IDLE_S, GuidedState, StreamName, heat_table
 from experiments.store import RunStore
@@ -66,6 +66,8 @@ class GuidedScreen(PollingScreen):
         self._drawn: tuple[Any, ...] = ()
         self._listed: list[str] = []
         self._grid_drawn = -1
+        self._lock = threading.RLock()  # the poll worker reduces events while the UI thread renders
+        self._summary_grid: Any = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,19 +95,27 @@ class GuidedScreen(PollingScreen):
         self.start_polling()
 
     # -- polling ------------------------------------------------------------------------------------------
-    def read(self) -> tuple[list[Event], dict[str, Any]]:
-        return self._tail.poll(), self.store.manifest()
-
-    def apply(self, events: list[Event], manifest: dict[str, Any]) -> None:  # type: ignore[override]
-        self.state.consume_all(events)
+    def read(self) -> tuple[dict[str, Any]]:
+        """Worker thread: parse and reduce here (a long run's first read is big), under the state's lock."""
+        events, manifest = self._tail.poll(), self.store.manifest()
         grid = (manifest.get("summary") or {}).get("grid")
-        if grid and manifest != self.manifest:  # a finished run: the summary holds every cell
-            self.state.load_grid(grid)
+        with self._lock:
+            self.state.consume_all(events)
+            if grid and grid != self._summary_grid:  # a finished run: the summary holds every cell
+                self.state.load_grid(grid)
+                self._summary_grid = grid
+        return (manifest,)
+
+    def apply(self, manifest: dict[str, Any]) -> None:  # type: ignore[override]
         self.manifest, self.status = manifest, status_of(manifest)
         self.render_state()
 
     # -- rendering ----------------------------------------------------------------------------------------
     def render_state(self) -> None:
+        with self._lock:
+            self._render_state()
+
+    def _render_state(self) -> None:
         state = self.state
         if self.follow:
             self.selected = state.follow_target(self.selected, self.follow_idle_s)
@@ -181,7 +191,8 @@ class GuidedScreen(PollingScreen):
         self.render_state()
 
     def action_step(self, delta: int) -> None:
-        tokens = self.state.tokens(self.selected)
+        with self._lock:
+            tokens = list(self.state.tokens(self.selected))
         if not tokens:
             return
         current = len(tokens) - 1 if self.cursor is None else self.cursor
@@ -190,7 +201,8 @@ class GuidedScreen(PollingScreen):
         self.render_state()
 
     def action_consultation(self, direction: int) -> None:
-        points = self.state.consultations(self.selected)
+        with self._lock:
+            points = self.state.consultations(self.selected)
         current = -1 if self.cursor is None else self.cursor
         ahead = [p for p in points if p > current] if direction > 0 else [p for p in points if p < current]
         if not ahead:
