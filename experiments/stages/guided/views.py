@@ -137,12 +137,11 @@ class GuidedState:
             self.consume(event)
 
     def _add_tokens(self, stream: str, pieces: Iterable[Any]) -> None:
+        self._touched[stream] = self.version  # before evicting: a new stream is the most recent one
         tokens = self.streams.get(stream)
         if tokens is None:
             tokens = self.streams[stream] = []
-            self._touched[stream] = self.version
             self._evict()
-        self._touched[stream] = self.version
         for piece in pieces:
             if tokens and piece.position <= tokens[-1].position:  # a resumed run replays: restart from there
                 del tokens[self._index_of(tokens, piece.position):]
