@@ -3,8 +3,9 @@
 Plain Python (no Textual): the TUI's Guided screen feeds `GuidedState.consume` with events from an `EventTail`
 and renders the state on a timer; a plain terminal can print the same state. Streams are named
 `c{c}k{k}/{example_id}#{sample_idx}`; the (c, k) grid fills from `artifact` events of kind `guided_cell`
-(or, for a finished run, from the manifest summary's `grid`). Only the latest `max_streams` streams keep their
-tokens, so a long evaluation never grows the TUI without bound.
+(or, for a finished run, from the manifest summary's `grid`); a cell is the oracle alone when its summary has
+`policy = "oracle_only"` (or `oracle_alone = true`, or no base tokens but oracle tokens). Only the latest
+`max_streams` streams keep their tokens, so a long evaluation never grows the TUI without bound.
 """
 
 from __future__ import annotations
