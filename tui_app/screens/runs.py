@@ -27,6 +27,7 @@ class RunsScreen(ConsoleScreen):
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("g", "refresh", "Refresh", show=False),
+        Binding("G", "guided", "Guided view"),  # shown only when the selected run is guided (check_action)
     ]
 
     def __init__(self) -> None:
@@ -97,6 +98,7 @@ class RunsScreen(ConsoleScreen):
                 table.move_cursor(row=order.index(selected), animate=False)
         self.rows = {r.id: r for r in rows}
         self.order = order
+        self.refresh_bindings()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not rows
         if not rows:
@@ -117,6 +119,25 @@ class RunsScreen(ConsoleScreen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open_run()
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _row_highlighted(self) -> None:
+        self.refresh_bindings()  # the Guided view binding follows the selected run's stage
+
+    def _selected_is_guided(self) -> bool:
+        if not self.rows:  # also: not composed yet
+            return False
+        row = self.rows.get(self.selected_run_id() or "")
+        return row is not None and row.stage == "guided"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._selected_is_guided() if action == "guided" else True
+
+    def action_guided(self) -> None:
+        from tui_app.screens.guided import GuidedScreen
+
+        if self._selected_is_guided() and (store := self._store()):
+            self.app.push_screen(GuidedScreen(store))
 
     def _store(self) -> RunStore | None:
         run_id = self.selected_run_id()
@@ -175,4 +196,5 @@ class RunsScreen(ConsoleScreen):
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),
             ("Refresh runs", "Re-read the runs folder now", self.action_refresh),
-        ]
+        ] + ([("Guided view", "The selected guided run: tokens in two colours, statistics, the (c, k) grid",
+               self.action_guided)] if self._selected_is_guided() else [])
