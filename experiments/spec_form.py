@@ -187,9 +187,7 @@ def initial_values(descriptors: list[FieldDescriptor], data: dict[str, Any] | No
     for desc in leaves(descriptors):
         found = _lookup(data, desc.path)
         values[desc.key] = widget_value(desc, desc.default if found is MISSING else found)
-    known = {d.key for d in leaves(descriptors)} | {d.key for d in _sections(descriptors)} | set(SKIPPED)
-    unknown = [k for k in _flat_keys(data) if k not in known]
-    return values, unknown
+    return values, _unknown_keys(data, descriptors)
 
 
 def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -201,22 +199,18 @@ def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
     return current
 
 
-def _sections(descriptors: list[FieldDescriptor]) -> list[FieldDescriptor]:
-    out = []
-    for desc in descriptors:
-        if desc.kind == "section":
-            out += [desc, *_sections(list(desc.children))]
-    return out
-
-
-def _flat_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = []
+def _unknown_keys(data: dict[str, Any], descriptors: list[FieldDescriptor] | tuple[FieldDescriptor, ...],
+                  prefix: str = "") -> list[str]:
+    fields = {d.name: d for d in descriptors}
+    unknown = []
     for key, value in data.items():
-        full = f"{prefix}{key}"
-        keys.append(full)
-        if isinstance(value, dict):
-            keys += _flat_keys(value, f"{full}.")
-    return keys
+        desc = fields.get(key)
+        if desc is None:
+            if prefix or key not in SKIPPED:
+                unknown.append(f"{prefix}{key}")
+        elif desc.kind == "section" and isinstance(value, dict):
+            unknown += _unknown_keys(value, desc.children, f"{prefix}{key}.")
+    return unknown
 
 
 def parse_value(desc: FieldDescriptor, raw: Any) -> Any:

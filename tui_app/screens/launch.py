@@ -36,6 +36,7 @@ class LaunchScreen(ConsoleScreen):
         self.source_run = source_run
         self.state: FormState | None = None
         self.launching = False
+        self._pending = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,10 +88,14 @@ class LaunchScreen(ConsoleScreen):
 
     @on(SpecForm.Changed)
     def _form_changed(self, event: SpecForm.Changed) -> None:
+        """Edits that arrive together (a form being built posts one per field) are validated once."""
         event.stop()
-        self.revalidate()
+        if not self._pending:
+            self._pending = True
+            self.call_after_refresh(self.revalidate)
 
     def revalidate(self) -> None:
+        self._pending = False
         forms = self.query(SpecForm)
         if not forms:
             return

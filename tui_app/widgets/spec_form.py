@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
+from textual.widgets import Checkbox, Collapsible, Input, Select, Static
 
 from experiments.spec_form import FieldDescriptor, leaves
 
@@ -25,6 +26,18 @@ INPUT_TYPES = {"int": "integer", "float": "number"}
 
 def widget_id(key: str) -> str:
     return "f-" + key.replace(".", "--")
+
+
+def field_label(desc: FieldDescriptor, error: str = "") -> Text:
+    """`name kind — help`, and the error on the next line."""
+    text = Text()
+    text.append(desc.name + (" *" if desc.required else ""), style="bold")
+    text.append(f"  {desc.kind}{'?' if desc.optional else ''}", style="dim")
+    if desc.help:
+        text.append(f"  {desc.help}", style="dim italic")
+    if error:
+        text.append(f"\n✗ {error}", style="bold red")
+    return text
 
 
 class SpecForm(VerticalScroll):
@@ -44,27 +57,21 @@ class SpecForm(VerticalScroll):
         self.initial = values
         self.suggestions = suggestions or {}
         self._leaves = leaves(descriptors)
+        self.errors: dict[str, str] = {}  # shown now, by field key
 
     def compose(self) -> ComposeResult:
         yield from self._fields(self.descriptors)
 
     def _fields(self, descriptors: Iterable[FieldDescriptor]) -> ComposeResult:
+        """Two widgets per field (a label that also carries help and error, then the input): the inference form
+        has ~40 fields and every widget costs layout time."""
         for desc in descriptors:
             if desc.kind == "section":
                 with Collapsible(title=desc.name, collapsed=False, id=f"sec-{widget_id(desc.key)}"):
-                    if desc.help:
-                        yield Static(desc.help, classes="field-help", markup=False)
                     yield from self._fields(desc.children)
                 continue
-            with Vertical(classes="form-field", id=f"field-{widget_id(desc.key)}"):
-                mark = "" if not desc.required else " *"
-                with Horizontal(classes="field-row"):
-                    yield Label(f"{desc.name}{mark} [dim]{desc.kind}{'?' if desc.optional else ''}[/]",
-                                classes="field-label")
-                    yield self._input(desc)
-                if desc.help:
-                    yield Static(desc.help, classes="field-help", markup=False)
-                yield Static("", classes="field-error", id=f"err-{widget_id(desc.key)}", markup=False)
+            yield Static(field_label(desc), classes="field-label", id=f"label-{widget_id(desc.key)}")
+            yield self._input(desc)
 
     def _input(self, desc: FieldDescriptor) -> Widget:
         value = self.initial.get(desc.key)
@@ -97,17 +104,17 @@ class SpecForm(VerticalScroll):
         self.query_one(f"#{widget_id(key)}").value = value  # type: ignore[attr-defined]
 
     def show_errors(self, errors: dict[str, str]) -> None:
-        """One message under each bad field; sections holding an error open."""
+        """The message under each bad field's name; sections holding an error open."""
         for desc in self._leaves:
             message = errors.get(desc.key, "")
-            error = self.query_one(f"#err-{widget_id(desc.key)}", Static)
-            error.update(message)
-            error.display = bool(message)
-            self.query_one(f"#field-{widget_id(desc.key)}").set_class(bool(message), "-invalid")
-            if message:
-                for depth in range(1, len(desc.path)):
-                    section = ".".join(desc.path[:depth])
-                    self.query_one(f"#sec-{widget_id(section)}", Collapsible).collapsed = False
+            if message == self.errors.get(desc.key, ""):
+                continue
+            self.query_one(f"#label-{widget_id(desc.key)}", Static).update(field_label(desc, message))
+            self.query_one(f"#{widget_id(desc.key)}").set_class(bool(message), "-invalid")
+            for depth in range(1, len(desc.path) if message else 0):
+                section = ".".join(desc.path[:depth])
+                self.query_one(f"#sec-{widget_id(section)}", Collapsible).collapsed = False
+        self.errors = {k: v for k, v in errors.items() if v}
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
