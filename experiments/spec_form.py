@@ -287,12 +287,15 @@ def evaluate(stage: str, values: dict[str, Any], descriptors: list[FieldDescript
             state.errors.setdefault(error_key([str(p) for p in err["loc"]], keys), _short(err))
         state.message = explain(exc, model)
         return state
+    if state.errors:  # a value that did not parse was left out: the spec is not what the form says
+        state.message = _summary(state.errors)
+        return state
     state.spec, state.toml = spec, spec_to_toml(spec)
     problems, state.warning = launch_problems(stage, spec, home)
     for key, problem in problems:
         state.errors.setdefault(key if key in keys else "", problem)
     if state.errors:
-        state.message = "; ".join(f"{k or 'spec'}: {v}" for k, v in state.errors.items())
+        state.message = _summary(state.errors)
     return state
 
 
@@ -321,6 +324,10 @@ def launch_problems(stage: str, spec: Any, home: Any = None) -> tuple[list[tuple
     except ValueError as exc:
         problems.append(("gpus", str(exc)))
     return problems, warning
+
+
+def _summary(errors: dict[str, str]) -> str:
+    return "; ".join(f"{key or 'spec'}: {message}" for key, message in errors.items())
 
 
 def error_key(loc: list[str], keys: set[str]) -> str:

@@ -87,6 +87,10 @@ def test_errors_land_on_their_fields():
     assert "valid integer" in state.errors["sampling.n"]
     assert "not TOML" in state.errors["gpus"]
     assert "sampling.temperature" in state.message
+    only_toml, _ = sf.initial_values(descriptors)
+    state = sf.evaluate("inference", only_toml | {"dataset.columns": "{question ="}, descriptors)
+    assert "not TOML" in state.errors["dataset.columns"]
+    assert state.spec is None and state.toml == ""  # never a spec that silently dropped what was typed
 
 
 def test_secret_options_and_launch_checks_are_form_errors(tmp_path):
