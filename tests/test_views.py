@@ -155,3 +155,10 @@ def test_compact_accuracy_fits_a_pane():
     assert lines[0].split() == ["model", "domain", "n", "graded", "correct", "accuracy"]
     assert lines[2].split() == ["smollm2-135m", "gsm8k", "6", "6", "2", "33.3%"]
     assert max(map(len, lines)) < 50
+
+
+def test_run_info_shows_next_stage_errors_and_layout_warnings():
+    info = dict(views.run_info({"id": "r", "stage": "grading", "next_error": "SpecError: then[0] ...",
+                                "layout_warning": "GPU(s) [2] left unused"}, "done"))
+    assert info["status"] == "done" and info["next error"].startswith("SpecError")
+    assert info["layout"] == "GPU(s) [2] left unused"
