@@ -12,7 +12,7 @@ from experiments.specs import BackendSpec, SpecError, parse_spec, spec_from_toml
 from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore
 from experiments.worker import run_worker
-from tests.tui_fixtures import make_run, sample_records
+from tests.tui_fixtures import make_run, no_workers, sample_records
 
 
 def no_runs(home) -> bool:
@@ -21,16 +21,8 @@ def no_runs(home) -> bool:
 
 @pytest.fixture
 def started(monkeypatch):
-    """Launches go through for real (run folder, manifest, spec.toml), but no worker process is started."""
-    groups: list[list[dict[str, str]]] = []
-
-    def fake_start(store, spec, home):
-        groups.append(jobs.worker_groups(spec))
-        store.update_manifest(status="queued")
-        return []
-
-    monkeypatch.setattr(jobs, "start_workers", fake_start)
-    return groups
+    """Launches create real run folders; no worker starts. Each: (run id, the worker groups it would start)."""
+    return no_workers(monkeypatch)
 
 
 # -- b: the whole chain is checked at launch ----------------------------------------------------------------
@@ -81,7 +73,7 @@ def test_failing_to_launch_the_next_stage_leaves_the_run_done(tmp_path):
     assert manifest["status"] == "done" and manifest.get("error") is None
     assert "did you mean 'timeout'" in manifest["next_error"] and not manifest.get("next_run")
     assert not (store.dir / ".finalizing").exists()
-    assert manifest["counts"]["records"] == 3  # the tagging itself happened (one record had no verdict)
+    assert manifest["counts"]["records"] == 4  # the tagging itself happened
     log = store.events_path.read_text()
     assert "could not launch the next stage" in log and '"failed"' not in log
     assert [s.run_id for s in RunStore.list(tmp_path)].count("tagging-20260528-000000-bad0") == 1
@@ -101,10 +93,10 @@ def test_unused_gpus_are_named_in_a_warning(tmp_path, started):
     run_id = jobs.launch(InferenceSpec(gpus=[0, 1, 2], tensor_parallel=2), tmp_path)
     warning = RunStore.open(run_id, tmp_path).manifest()["layout_warning"]
     assert "[2]" in warning and "unused" in warning
-    assert started == [[{"CUDA_VISIBLE_DEVICES": "0,1"}]]  # one engine on GPUs 0 and 1
+    assert [groups for _, groups in started] == [[{"CUDA_VISIBLE_DEVICES": "0,1"}]]  # one engine on GPUs 0, 1
     run_id = jobs.launch(InferenceSpec(gpus=[0, 1, 2, 3], tensor_parallel=2), tmp_path)
     assert "layout_warning" not in RunStore.open(run_id, tmp_path).manifest()
-    assert started[-1] == [{"CUDA_VISIBLE_DEVICES": "0,1"}, {"CUDA_VISIBLE_DEVICES": "2,3"}]
+    assert started[-1][1] == [{"CUDA_VISIBLE_DEVICES": "0,1"}, {"CUDA_VISIBLE_DEVICES": "2,3"}]
 
 
 # -- f: unknown keys and secrets ----------------------------------------------------------------------------

@@ -7,17 +7,19 @@ import tomllib
 import pytest
 from textual.widgets import Input, Select, Static
 
-from experiments import jobs
 from experiments.store import RunStore
-from tests.tui_fixtures import make_home, settle, wait_for
+from tests.tui_fixtures import make_home, no_workers, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen
 from tui_app.screens.run import RunScreen
 from tui_app.screens.runs import RunsScreen
 from tui_app.widgets.spec_form import SpecForm, widget_id
 
-SIZE = (150, 40)
-SOURCE = "inference-20260528-202640-aaaa"
+
+@pytest.fixture
+def started(monkeypatch):
+    """Launches make real run folders and start no worker: [(run id, worker groups)]."""
+    return no_workers(monkeypatch)
 
 
 @pytest.fixture
@@ -25,18 +27,8 @@ def home(tmp_path):
     return make_home(tmp_path)
 
 
-@pytest.fixture
-def started(monkeypatch):
-    """Launches create real run folders; no worker process is started."""
-    launched: list[str] = []
-
-    def fake_start(store, spec, home):
-        launched.append(store.run_id)
-        store.update_manifest(status="queued")
-        return []
-
-    monkeypatch.setattr(jobs, "start_workers", fake_start)
-    return launched
+SIZE = (150, 40)
+SOURCE = "inference-20260528-202640-aaaa"
 
 
 def text(screen, selector: str) -> str:
@@ -98,7 +90,7 @@ async def test_launch_opens_the_new_run(home, started):
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
         run = app.screen.store
-        assert started == [run.run_id]
+        assert [run_id for run_id, _ in started] == [run.run_id]
         assert run.spec_text() == shown  # exactly the TOML the form showed
         assert tomllib.loads(run.spec_text())["dataset"] == {"source": "arith", "split": "test", "format": "auto",
                                                             "columns": {}, "limit": 3, "offset": 0}

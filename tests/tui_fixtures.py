@@ -101,6 +101,22 @@ def make_home(home: Path) -> Path:
     return home
 
 
+def no_workers(monkeypatch: Any) -> list[tuple[str, list[dict[str, str]]]]:
+    """Launches still create real run folders (manifest, spec.toml), but start no worker process: each launch
+    is recorded as (run id, the worker groups it would have started)."""
+    from experiments import jobs
+
+    launched: list[tuple[str, list[dict[str, str]]]] = []
+
+    def fake_start(store: RunStore, spec: Any, home: Any) -> list[int]:
+        launched.append((store.run_id, jobs.worker_groups(spec)))
+        store.update_manifest(status="queued")
+        return []
+
+    monkeypatch.setattr(jobs, "start_workers", fake_start)
+    return launched
+
+
 async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 5.0) -> None:
     """Let the app run until `condition()` is truthy (workers and timers are asynchronous)."""
     deadline = time.monotonic() + timeout
