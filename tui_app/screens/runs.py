@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from experiments.stages import STAGES
 from experiments.store import RunStore
 from experiments.views import RunRow, RunsIndex
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
@@ -15,6 +16,15 @@ from tui_app.widgets.status import status_text
 
 COLUMNS = (("id", "id"), ("stage", "stage"), ("status", "status"), ("progress", "progress"),
            ("records", "records"), ("errors", "errors"), ("created", "created"), ("title", "title"))
+DEMO_LIMIT = 20
+
+
+def demo_text() -> str:
+    from experiments.pipelines import DEMO_SOURCE  # datasets import lazily: the home screen starts fast
+
+    return f"{DEMO_LIMIT} {DEMO_SOURCE} questions on the embedded model"
+
+
 CELL_KEYS = ("progress", "records", "errors", "created", "title")  # RunRow.cells() order
 
 
@@ -22,6 +32,8 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
+        Binding("n", "new_run", "New run"),
+        Binding("e", "clone_run", "Clone + edit"),
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -103,7 +115,7 @@ class RunsScreen(ConsoleScreen):
         empty.display = not rows
         if not rows:
             empty.update(f"No runs under {self.console.home / 'runs'} yet. Press d to launch the demo "
-                         "(20 GSM8K questions on the embedded model: inference, grading, tagging).")
+                         f"({demo_text()}), or n to fill in a new run.")
 
     def selected_run_id(self) -> str | None:
         table = self.query_one("#runs", DataTable)
@@ -174,6 +186,30 @@ class RunsScreen(ConsoleScreen):
         run_id = self.selected_run_id()
         self.resume_run(run_id, self._status(run_id), force=True)
 
+    def action_new_run(self) -> None:
+        from tui_app.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen())
+
+    def action_clone_run(self) -> None:
+        """The launch form, prefilled from the selected run's spec.toml."""
+        import tomllib
+
+        from tui_app.screens.launch import LaunchScreen
+
+        if not (store := self._store()):
+            return
+        try:
+            data = tomllib.loads(store.spec_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            self.notify(f"cannot read {store.run_id}'s spec: {exc}", severity="error")
+            return
+        stage = str(data.get("stage", ""))
+        if stage not in STAGES:
+            self.notify(f"{store.run_id}: unknown stage {stage!r}", severity="error")
+            return
+        self.app.push_screen(LaunchScreen(stage, data, source_run=store.run_id))
+
     def action_demo(self) -> None:
         self.notify("launching the demo pipeline…", timeout=3)
         self._launch_demo()
@@ -183,13 +219,16 @@ class RunsScreen(ConsoleScreen):
         from experiments import jobs
         from experiments.pipelines import demo_spec
 
-        run_id = jobs.launch(demo_spec(limit=20), self.console.home)
+        run_id = jobs.launch(demo_spec(limit=DEMO_LIMIT), self.console.home)
         self.app.call_from_thread(self.notify, f"demo launched: {run_id}", title="demo")
         self.app.call_from_thread(self.action_refresh)
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [
-            ("Launch demo", "Inference, grading and tagging of 20 GSM8K questions", self.action_demo),
+            ("New run", "The launch form: any stage, fields from its spec", self.action_new_run),
+            ("Clone run with edits", "The launch form, prefilled from the selected run's spec",
+             self.action_clone_run),
+            ("Launch demo", f"Inference, grading and tagging: {demo_text()}", self.action_demo),
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
             ("Cancel run", "Stop the selected run's workers", self.action_cancel),
