@@ -50,6 +50,8 @@ def test_last_stated_answer_wins(domain: str, response: str, gold: str, options:
 def test_a_stated_answer_is_kept_when_prose_follows() -> None:
     v = grade("math", "Thus \\boxed{12}. The answer is correct, I checked it.", "12")
     assert v.correct is True and v.extracted == "12"
+    v = grade("math", "So \\boxed{12}. The answer is consistent with step 3.", "12")
+    assert v.correct is True and v.extracted == "12"
     v = grade("gsm8k", "#### 42\nI hope the answer is correct in 2 steps.", "42")
     assert v.correct is True and v.extracted == "42"
 

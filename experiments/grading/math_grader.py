@@ -26,7 +26,7 @@ _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|\banswer\s*:)\s*(?P<rest>[^\n]+)",
     re.IGNORECASE,
 )
-_MATHY_RE = re.compile(r"[0-9\\$^_{}=()\[\]<>]")
+_MATHY_RE = re.compile(r"\s*(?:[-+\u2212$\\(\[{0-9.]|[a-zA-Z]\s*(?:=|<|>|\\[lg]e))")  # starts like math
 # sentence punctuation written inside the closing math delimiter ("$\\frac{1}{3}.$"); an ellipsis stays
 _END_PUNCT_RE = re.compile(r"(?<![.\\])\s*[.,;:](?=\s*(?:\$|\\\]|\\\)))")
 _WS_RE = re.compile(r"\s+|\\[,;:! ]|\\left|\\right")
@@ -90,8 +90,8 @@ def _clean_phrase(rest: str) -> str:
 
 
 def _mathy(answer: str) -> bool:
-    """Does a phrase answer look like math (a digit or markup)? "the answer is correct" after a box is not one."""
-    return bool(_MATHY_RE.search(answer))
+    """Does a phrase answer start like math ("15", "$x$", "x = 2")? "consistent with step 3" after a box does not."""
+    return bool(_MATHY_RE.match(answer))
 
 
 def _extract(response: str) -> tuple[str, str] | None:
