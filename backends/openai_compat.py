@@ -151,8 +151,9 @@ class OpenAICompatGenerator:
                         break
                     try:
                         req, truncated = self._fit(req)
-                    except PromptTooLong as exc:
-                        yield from (GenerationResult(req.key, s, "", "error", error=str(exc)) for s in range(params.n))
+                    except ValueError as exc:  # too long, or no chat template: this request only (never a cancel)
+                        msg = str(exc) if isinstance(exc, PromptTooLong) else f"{type(exc).__name__}: {exc}"
+                        yield from (GenerationResult(req.key, s, "", "error", error=msg) for s in range(params.n))
                         continue
                     rid = next(self._ids)
                     pending[rid] = None
