@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 from experiments.events import Event, LogEvent
 from experiments.runstate import EventTail, RunState
 from experiments.store import RunStore
+from experiments.textsafe import inert
 from experiments.views import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
 from tui_app.screens.base import PaletteCommand, PollingScreen
 from tui_app.widgets.status import STATUS_STYLES
@@ -97,7 +98,7 @@ class RunScreen(PollingScreen):
         for event in events:
             self.state.consume(event)
             if isinstance(event, LogEvent):
-                new_logs.append(log_line(event))
+                new_logs.append(inert(log_line(event)))
         status = status_of(manifest)
         if events or manifest != self.manifest or status != self.status:
             guided_before = self.is_guided
@@ -113,7 +114,7 @@ class RunScreen(PollingScreen):
         info = Text()
         for i, (label, value) in enumerate(run_info(self.manifest, self.status)):
             info.append(("  " if i else "") + f"{label} ", style="dim")
-            info.append(value, style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
+            info.append(inert(value), style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
         self.query_one("#run-info", Static).update(info)
 
         state, bar = self.state, self.query_one("#progress", ProgressBar)
@@ -129,7 +130,7 @@ class RunScreen(PollingScreen):
         self.query_one("#metrics", Static).update(metrics or "(no metrics)")
         if new_logs:  # a long run opened late: only the tail the widget keeps anyway
             self.query_one("#log", Log).write_lines(new_logs[-LOG_LINES:])
-        self.query_one("#summary", Static).update(summary_text(self.manifest) or self._summary_pending())
+        self.query_one("#summary", Static).update(inert(summary_text(self.manifest) or self._summary_pending()))
 
     def _summary_pending(self) -> str:
         if self.status in ("running", "queued"):
@@ -140,15 +141,15 @@ class RunScreen(PollingScreen):
         table = self.query_one("#bad-items", DataTable)
         table.clear()
         for error in self.errors[:MAX_BAD_ROWS]:
-            table.add_row(*error_cells(error))
+            table.add_row(*(inert(cell) for cell in error_cells(error)))
         more = f", first {MAX_BAD_ROWS} shown" if len(self.errors) > MAX_BAD_ROWS else ""
         self.query_one("#bad-title", Static).update(f"Bad items ({len(self.errors)}{more})")
 
     @on(DataTable.RowSelected, "#bad-items")
     def _bad_item_selected(self, event: DataTable.RowSelected) -> None:
         error = self.errors[event.cursor_row]
-        self.notify(str(error.get("detail") or "(no detail)"), title=f"{error.get('item_id')}: "
-                    f"{error.get('reason')}", timeout=15, markup=False)
+        self.notify(inert(error.get("detail") or "(no detail)"), title=inert(f"{error.get('item_id')}: "
+                    f"{error.get('reason')}"), timeout=15, markup=False)
 
     # -- actions ------------------------------------------------------------------------------------------
     def after_job(self) -> None:

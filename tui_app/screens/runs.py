@@ -10,6 +10,7 @@ from textual.worker import Worker
 
 from experiments.stages import STAGES
 from experiments.store import RunStore
+from experiments.textsafe import inert
 from experiments.views import RunRow, RunsIndex
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.status import status_text
@@ -98,14 +99,14 @@ class RunsScreen(ConsoleScreen):
                     table.update_cell(row.id, "status", status_text(row.status))
                 for key, value, before in zip(CELL_KEYS, row.cells(), old.cells(), strict=True):
                     if value != before:
-                        table.update_cell(row.id, key, value)
+                        table.update_cell(row.id, key, inert(value))
         else:
             selected = self.selected_run_id()
             table.clear()
             for row in rows:
                 progress, records, errors, created, title = row.cells()
                 table.add_row(row.id, row.stage, status_text(row.status), progress, records, errors, created,
-                              title, key=row.id)
+                              inert(title), key=row.id)
             if selected in order:
                 table.move_cursor(row=order.index(selected), animate=False)
         self.rows = {r.id: r for r in rows}
