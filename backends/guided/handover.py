@@ -55,7 +55,7 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 class Handover:
     """Moves segments from a writer's tokenizer to a receiver's session (`append(row, ids, drop_last)`)."""
 
-    def __init__(self, src_tokenizer: Any, dst_tokenizer: Any, max_take_back: int = 4) -> None:
+    def __init__(self, src_tokenizer: Any, dst_tokenizer: Any, max_take_back: int = 8) -> None:
         self.src, self.dst = src_tokenizer, dst_tokenizer
         self.same = same_vocabulary(src_tokenizer, dst_tokenizer)
         self.max_take_back = max_take_back
@@ -70,16 +70,18 @@ class Handover:
     def take_back(self, answer_ids: list[int]) -> tuple[int, str]:
         """How many of the receiver's last tokens to re-encode with the new text, and their text.
 
-        At least one (the boundary token); more while the tail does not decode cleanly (a split character).
+        Back to the start of the last word (tokenizers merge within words), at least one token, never through a
+        split multi-byte character, at most `max_take_back`.
         """
-        if not answer_ids:
-            return 0, ""
+        best = (0, "")
         for n in range(1, min(self.max_take_back, len(answer_ids)) + 1):
             tail = decode(self.dst, answer_ids[-n:])
-            if REPLACEMENT not in tail:
-                return n, tail
-        n = min(self.max_take_back, len(answer_ids))
-        return n, decode(self.dst, answer_ids[-n:])
+            if REPLACEMENT in tail:
+                continue
+            best = (n, tail)
+            if tail[:1].isspace() or n == len(answer_ids):
+                break
+        return best
 
 
 def render_prompt(tokenizer: Any, prompt: Any) -> list[int]:

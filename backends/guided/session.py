@@ -238,7 +238,7 @@ class GuidedLoop:
                 seq.done, seq.finish_reason = True, "stop"
             elif seq.position >= p.max_new_tokens:
                 seq.done, seq.finish_reason = True, "length"
-            if handover is not None and peer is not None and not seq.done and seg.ids:
+            if handover is not None and peer is not None and seg.ids:  # even at the end: contexts stay equal
                 handover.move(peer, r, seg.ids, text)
             if pieces and self.on_pieces is not None:
                 self.on_pieces(r, pieces)
