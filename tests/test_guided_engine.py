@@ -114,7 +114,7 @@ def test_cache_reuse_matches_full_reencode(models: dict[str, str], policy_name: 
         total_cheats += len(cheats)
     assert total_cheats > 0
     if policy_name == "entropy":
-        for row, position, used, stats, answer in policy.seen:
+        for row, position, _used, stats, answer in policy.seen:
             assert answer == (stats["entropy"] > threshold), (row, position, stats)
             assert (position in seqs[row].cheat_positions) == answer
         assert any(not a for *_, a in policy.seen)

@@ -52,12 +52,12 @@ class HFSession:
         return render_prompt(self.tokenizer, prompt)
 
     # -- batch state -------------------------------------------------------------------------------------
-    def open(self, prompts: list[list[int]], sampling: ModelSampling = ModelSampling(),
+    def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
              track_stats: bool = False) -> None:
         import torch
 
         n = len(prompts)
-        self.sampling = sampling
+        self.sampling = sampling = sampling or ModelSampling()
         self.track_stats = track_stats
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(sampling.seed or 0))

@@ -38,7 +38,7 @@ def teacher_forced_stats(session: Any, prompt: Any, answer: str, attention: bool
             attn = [{}] * len(answer_ids)
     stats = logit_stats(out.logits[0, start:len(ids) - 1])
     rows, offset = [], 0
-    for i, (tid, st, at) in enumerate(zip(answer_ids, stats, attn, strict=True)):
+    for i, (st, at) in enumerate(zip(stats, attn, strict=True)):
         text = decode(tok, answer_ids[: i + 1])
         piece = text[offset:]
         rows.append({"position": i, "token": piece, "offset": offset, **st, **at})
