@@ -55,6 +55,7 @@ def test_openai_compat_oracle_over_http_matches_hf(tiny: dict[str, str]) -> None
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@pytest.mark.timeout(900)  # the engine starts in ~40-60 s on an idle 2-core box, minutes on a loaded one
 def test_vllm_sessions_match_one_at_a_time_reference(embedded_model: str) -> None:
     """Batched vLLM guided decoding (prefix caching) == a loop that re-sends each prompt's whole text alone."""
     from backends.vllm_engine import vllm_available, vllm_installed
