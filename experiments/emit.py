@@ -30,6 +30,8 @@ from experiments.events import (
 )
 
 MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
+TOKEN_INTERVAL = 0.2  # seconds between token_batch writes of one stream
+TOKEN_BATCH = 64  # tokens of one stream that force a write
 
 
 def last_seq(path: Path) -> int:
@@ -62,6 +64,8 @@ class Emitter:
         self._last_write: dict[str, float] = {}
         self._rate_window: deque[tuple[float, int]] = deque()
         self.listeners: list[Callable[[EventBase], None]] = []
+        self._tokens: dict[str, list[TokenPiece]] = {}
+        self._tokens_written: dict[str, float] = {}
 
     def _write(self, event: EventBase) -> None:
         with self._lock:
@@ -83,6 +87,7 @@ class Emitter:
             self._pending[key] = make
 
     def flush(self) -> None:
+        self.flush_tokens()
         for key in list(self._pending):
             make = self._pending.pop(key, None)
             if make is not None:
@@ -118,5 +123,24 @@ class Emitter:
     def artifact(self, path: str, kind: str, summary: dict[str, Any] | None = None) -> None:
         self._write(ArtifactEvent(path=path, kind=kind, summary=summary or {}))
 
-    def tokens(self, pieces: list[TokenPiece], stream: str = "0") -> None:
-        self._write(TokenBatchEvent(tokens=pieces, stream=stream))
+    def tokens(self, stream: str, pieces: list[TokenPiece], force: bool = False) -> None:
+        """Buffer a stream's tokens; write one `token_batch` per stream every TOKEN_INTERVAL s or TOKEN_BATCH
+        tokens (guided decoding streams many sequences at once: one event per token would flood the file)."""
+        now = time.monotonic()
+        with self._lock:
+            buf = self._tokens.setdefault(stream, [])
+            buf.extend(pieces)
+            last = self._tokens_written.setdefault(stream, now)
+            due = force or len(buf) >= TOKEN_BATCH or now - last >= TOKEN_INTERVAL
+            batch = self._tokens.pop(stream) if due and buf else None
+            if batch is not None:
+                self._tokens_written[stream] = now
+        if batch is not None:
+            self._write(TokenBatchEvent(stream=stream, tokens=batch))
+
+    def flush_tokens(self) -> None:
+        with self._lock:
+            pending, self._tokens = self._tokens, {}
+        for stream, batch in pending.items():
+            if batch:
+                self._write(TokenBatchEvent(stream=stream, tokens=batch))
