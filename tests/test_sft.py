@@ -134,3 +134,28 @@ def test_embedded_model_trains_and_its_small_adapter_reloads_to_the_same_outputs
     assert torch.allclose(trained, again, atol=1e-5)
     assert not torch.allclose(trained[..., : base_logits.shape[-1]], base_logits, atol=1e-3)  # the adapter acts
     assert greedy(reloaded, PROMPTS) == greedy(in_memory, PROMPTS)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_serves_the_merged_adapter_with_the_same_greedy_outputs(embedded_adapter, tmp_path):
+    """vLLM's LoRA loader takes neither trainable-token rows nor a grown vocabulary, so vLLM gets the merged model."""
+    from backends.hf import HFGenerator
+    from backends.lora_trainer import merge_adapter
+    from backends.vllm_engine import vllm_available
+
+    ok, why = vllm_available()
+    if not ok:
+        pytest.skip(f"vllm unavailable: {why}")
+    from backends.vllm_engine import VLLMGenerator
+
+    cfg, result, _ = embedded_adapter
+    merged = merge_adapter(cfg.model_path, result.adapter_dir, tmp_path / "merged")
+    expected = greedy(HFGenerator(cfg.model_path, adapter=result.adapter_dir, device="cpu"), PROMPTS)
+    assert greedy(HFGenerator(merged, device="cpu"), PROMPTS) == expected
+    engine = VLLMGenerator(merged, max_model_len=512, gpu_memory_utilization=0.5)
+    try:
+        assert engine.tokenizer.convert_tokens_to_ids("<CN_MATH>") == result.token_ids["<CN_MATH>"]
+        assert greedy(engine, PROMPTS) == expected
+    finally:
+        engine.close()

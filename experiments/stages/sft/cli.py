@@ -38,6 +38,13 @@ def cmd_sft(args: argparse.Namespace) -> int:
     return launch_and_follow(sft_spec(args), args, done)
 
 
+def cmd_sft_merge(args: argparse.Namespace) -> int:
+    from experiments.stages.sft.adapter import merge_for_vllm
+
+    print(merge_for_vllm(args.adapter, args.out, args.model, home_of(args)))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("sft", help="LoRA-fine-tune a model to append its confidence token (an sft run)")
     src = p.add_mutually_exclusive_group()
@@ -63,3 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--title", default="")
     add_follow_args(p)
     p.set_defaults(func=cmd_sft)
+    merge = sub.add_parser("sft-merge", help="merge an sft run's adapter into a full model folder (for vLLM)")
+    merge.add_argument("adapter", help="an sft run id or an adapter folder")
+    merge.add_argument("--out", required=True, help="the model folder to write")
+    merge.add_argument("--model", default=None, help="base model (default: the one the sft run trained)")
+    merge.set_defaults(func=cmd_sft_merge)
