@@ -7,7 +7,7 @@ the stage's per-step loss events and the bare loop's own clock; tokens/s uses th
 (the same batches on both sides: same seed, same sampler, TRL's own collator).
 
     python bench/sft_speed.py [--model smollm2-135m] [--device cpu|cuda] [--steps 12] [--warmup 2]
-                              [--batch-size 4] [--max-length 128] [--rows 64] [--precision auto]
+                              [--batch-size 4] [--max-length 128] [--rows 64] [--precision auto] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2, help="bare/stage pairs; the best of each side counts")
     parser.add_argument("--side", choices=["stage", "bare"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
@@ -143,7 +144,7 @@ def main() -> int:
             print("RESULT " + json.dumps(fn(args, Path(tmp))))
         return 0
     results = {}
-    for side in ("bare", "stage", "bare", "stage"):  # interleaved: drift on a shared machine hits both
+    for side in ["bare", "stage"] * args.rounds:  # interleaved: drift on a shared machine hits both sides
         argv = [sys.executable, __file__, *sys.argv[1:], "--side", side]
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         result = json.loads(out.split("RESULT ", 1)[1])

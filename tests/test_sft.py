@@ -77,7 +77,18 @@ def trainer_rows(pairs: list[tuple[str, str]]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def embedded_adapter(tmp_path_factory):
+def one_thread():
+    """One torch thread: on a shared 2-core box two spinning threads per process are several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def embedded_adapter(tmp_path_factory, one_thread):
     """LoRA on SmolLM2-135M for 3 steps (tiny rows, max length 64), with the trained model kept in memory."""
     from backends.embedded import resolve_model
     from backends.lora_trainer import LoraTrainConfig, train_lora
@@ -104,6 +115,7 @@ def greedy(generator, prompts: list[str], max_tokens: int = 8) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_embedded_model_trains_and_its_small_adapter_reloads_to_the_same_outputs(embedded_adapter):
     import torch
 
@@ -138,6 +150,7 @@ def test_embedded_model_trains_and_its_small_adapter_reloads_to_the_same_outputs
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@pytest.mark.timeout(900)
 def test_vllm_serves_the_merged_adapter_with_the_same_greedy_outputs(embedded_adapter, tmp_path):
     """vLLM's LoRA loader takes neither trainable-token rows nor a grown vocabulary, so vLLM gets the merged model."""
     from backends.hf import HFGenerator

@@ -18,7 +18,7 @@ from experiments.runstate import EventTail
 from experiments.stages.sft.spec import SFTSpec
 from experiments.store import RunStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # ~1 min on an idle 2-core box; shared ones are slower
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,8 @@ def curve(store: RunStore) -> dict[int, tuple[float | None, float | None]]:
     return {r["step"]: (r.get("loss"), r.get("val_loss")) for r in store.records()}
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(tmp_path, tiny_model, capsys):
+def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(tmp_path, tiny_model, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two workers at once on 2 cores: no thread oversubscription
     home, data = tmp_path / "home", write_data(tmp_path / "sft.jsonl")
     args = ["--max-steps", "8", "--save-steps", "2", "--batch-size", "2", "--max-length", "48", "--lr", "0.01",
             "--val-fraction", "0.25", "--device", "cpu"]
@@ -73,8 +74,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(tmp_path, tiny_mo
     os.killpg(killed.manifest()["pids"][0], signal.SIGKILL)
     wait_until(lambda: killed.effective_status() == "interrupted", 30)
     assert not killed.chunk_done(0)
-    assert main(["--home", str(home), "resume", killed.run_id, "--quiet"]) == 0
-    assert jobs.wait(uninterrupted, home, timeout=240) == "done"
+    assert main(["--home", str(home), "resume", killed.run_id, "--detach"]) == 0
+    assert jobs.wait(uninterrupted, home, timeout=400) == "done"
+    assert jobs.wait(killed.run_id, home, timeout=400) == "done"
 
     a, b = RunStore.open(uninterrupted, home), killed
     assert b.effective_status() == "done"
@@ -98,3 +100,24 @@ def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(tmp_path, tiny_mo
     assert summary["final_val_loss"] == pytest.approx(curve(a)[8][1], rel=1e-4)
     assert (b.outputs_dir / "adapter" / "adapter_model.safetensors").stat().st_size < 50_000
     assert [e["reason"] for e in b.errors()] == ["bad_sft_row"]
+
+
+def test_loss_covers_the_answer_and_its_token_only_and_the_token_stays_in_decoded_text(tiny_model, tmp_path):
+    from backends.lora_trainer import LoraTrainConfig, build_trainer
+    from experiments.stages.sft import data as sft_data
+
+    row = sft_data.normalize_row({"prompt": "1+1?", "completion": "2 <CN_MATH>"})
+    rows = sft_data.trainer_rows([{"id": "0", **row}])
+    cfg = LoraTrainConfig(model_path=str(tiny_model), output_dir=str(tmp_path), tokens=["<CN_MATH>", "<UN_MATH>"],
+                          device="cpu", max_length=64)
+    trainer, ids = build_trainer(cfg, rows, [])
+    batch = next(iter(trainer.get_train_dataloader()))
+    tok = trainer.processing_class
+    inputs, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    assert "user\n1+1?" in tok.decode(inputs)
+    trained = [t for t, label in zip(inputs, labels, strict=True) if label != -100]
+    assert tok.decode(trained) == "2 <CN_MATH><|im_end|>\n"
+    assert ids["<CN_MATH>"] in inputs and tok.decode([ids["<CN_MATH>"]], skip_special_tokens=True) == "<CN_MATH>"
+    # untied embeddings: the new rows of the input embeddings and of lm_head train, nothing else outside LoRA
+    names = [n for n, p in trainer.model.named_parameters() if p.requires_grad and "lora_" not in n]
+    assert sorted(n.split(".")[-4] for n in names) == ["embed_tokens", "lm_head"], names
