@@ -243,7 +243,7 @@ def build_trainer(cfg: LoraTrainConfig, train_rows: list[dict[str, Any]], val_ro
         save_total_limit=cfg.save_total_limit, eval_strategy="steps" if evaluate else "no",
         eval_steps=cfg.eval_steps or cfg.save_steps, report_to="none", disable_tqdm=True,
         use_cpu=device == "cpu", gradient_checkpointing=cfg.gradient_checkpointing, dataloader_num_workers=0,
-        completion_only_loss=True, **_precision_flags(cfg.precision, device),
+        completion_only_loss=True, ddp_find_unused_parameters=False, **_precision_flags(cfg.precision, device),
     )
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows),

@@ -20,10 +20,10 @@ from experiments.stages.sft.spec import SFTSpec
 
 
 def launch_command(spec: SFTSpec, run_dir: Path, home: Path | None) -> list[str]:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(spec.num_processes),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    cmd += ["--cpu"] if spec.device == "cpu" else ["--multi_gpu"]
-    cmd += ["-m", "experiments.stages.sft.multi", str(run_dir)]
+    # --multi_gpu picks accelerate's torchrun launcher; with `device = "cpu"` the ranks use gloo (no GPU needed)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+           str(spec.num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "experiments.stages.sft.multi", str(run_dir)]
     return cmd + (["--home", str(home)] if home is not None else [])
 
 
