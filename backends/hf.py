@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from backends.base import (
@@ -22,6 +23,13 @@ from backends.base import (
 )
 from backends.embedded import resolve_model
 from backends.prompt_fit import fit_prompt
+
+
+def adapter_tokenizer(adapter: str | None) -> str | None:
+    """An adapter folder saved with its tokenizer (added confidence tokens) supplies the tokenizer."""
+    if adapter and any((Path(adapter) / name).exists() for name in ("tokenizer.json", "tokenizer_config.json")):
+        return adapter
+    return None
 
 
 def pick_device(device: str | None) -> str:
@@ -43,7 +51,7 @@ class HFGenerator:
         dtype: str = "auto",
         max_prompt_length: int | None = None,
         truncation: Truncation = "left",
-        adapter: str | None = None,
+        adapter: str | None = None,  # a peft adapter folder (e.g. an sft run's outputs/adapter)
         progress: Any = None,
     ) -> None:
         import torch
@@ -55,7 +63,7 @@ class HFGenerator:
         self.batch_size = max(1, batch_size)
         self.max_prompt_length = max_prompt_length
         self.truncation = truncation
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.tokenizer = AutoTokenizer.from_pretrained(adapter_tokenizer(adapter) or self.path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -64,6 +72,8 @@ class HFGenerator:
         if adapter:
             from peft import PeftModel
 
+            if len(self.tokenizer) > self.model.get_input_embeddings().weight.shape[0]:
+                self.model.resize_token_embeddings(len(self.tokenizer))  # the adapter's added tokens
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()
         self.adapter = adapter
