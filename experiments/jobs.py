@@ -96,21 +96,32 @@ def launch_next(spec: BaseSpec, store: RunStore, home: Path | None) -> str:
     return launch(nxt, home)
 
 
-def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0) -> str:
-    """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds."""
+def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0,
+           server_grace: float = 15.0) -> str:
+    """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds. Then stop the
+    run's managed vLLM server if it is still up: a worker killed while stopping it would leave it running."""
     store = RunStore.open(run, home)
-    pids = [p for p in store.manifest().get("pids", []) if pid_alive(p)]
+    manifest = store.manifest()
+    terminate([p for p in manifest.get("pids", []) if pid_alive(p)], wait)
+    server = store.manifest().get("server") or {}
+    if server.get("pid") and not server.get("stopped") and pid_alive(server["pid"]):
+        terminate([int(server["pid"])], server_grace)
+        store.update_manifest(server={"stopped": time.time()})
+    if store.manifest().get("status") in ("running", "queued"):
+        store.update_manifest(status="cancelled")
+    return store.run_id
+
+
+def terminate(pids: list[int], grace: float) -> None:
+    """SIGTERM each process group, SIGKILL whatever is still alive after `grace` seconds."""
     for pid in pids:
         _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + grace
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
         if pid_alive(pid):
             _signal_group(pid, signal.SIGKILL)
-    if store.manifest().get("status") in ("running", "queued"):
-        store.update_manifest(status="cancelled")
-    return store.run_id
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -143,7 +154,7 @@ def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = F
         reset.log("force resume: every chunk will be recomputed")
         reset.progress(0, None, force=True)  # readers' progress restarts from zero
     (store.dir / ".finalizing").unlink(missing_ok=True)
-    store.update_manifest(status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
+    store.update_manifest(reopen=True, status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
     start_workers(store, spec, locations.home(home))
     return store.run_id
 
