@@ -8,10 +8,8 @@ import json
 import os
 import random
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,53 +22,7 @@ from experiments.prompts import render_messages
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
 from experiments.store import RunStore
-
-
-class ChatServer:
-    """/v1/chat/completions: answers every choice "ok", except choice `fail_sample` (finish_reason
-    content_filter); remembers every prompt it received, each answer after `delay` seconds."""
-
-    def __init__(self, delay: float = 0.0, fail_sample: int | None = None) -> None:
-        self.prompts: list[str] = []
-        self.lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                with api.lock:
-                    api.prompts.append(body["messages"][-1]["content"])
-                time.sleep(delay)
-                n = int(body.get("n") or 1)
-                choices = [{"index": i, "message": {"role": "assistant", "content": f"ok {i}"},
-                            "finish_reason": "content_filter" if i == fail_sample else "stop"} for i in range(n)]
-                data = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                                   "choices": choices,
-                                   "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}})
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data.encode())
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def received(self) -> list[str]:
-        with self.lock:
-            return list(self.prompts)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.chat_server import ChatServer
 
 
 @pytest.fixture
