@@ -72,6 +72,14 @@ def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
 def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
            extra: dict[str, Any] | None = None) -> str:
     """Create a run for `spec` and start its worker(s). Returns the run id."""
+    store, spec = prepare(spec, home, extra)
+    start_workers(store, spec, locations.home(home))
+    return store.run_id
+
+
+def prepare(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
+            extra: dict[str, Any] | None = None) -> tuple[RunStore, BaseSpec]:
+    """Validate `spec` (its whole chain, its GPU layout) and create its run, `queued`, with no worker yet."""
     spec = parse_spec(spec) if isinstance(spec, dict) else spec
     validate_chain(spec)
     layout_warning = check_layout(spec)
@@ -82,18 +90,18 @@ def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None 
     input_run = getattr(spec, "input_run", "")
     if input_run:
         manifest_extra["inputs"] = [RunStore.open(input_run, home_path).run_id]
-    store = RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra)
-    start_workers(store, spec, home_path)
-    return store.run_id
+    return RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra), spec
 
 
-def launch_next(spec: BaseSpec, store: RunStore, home: Path | None) -> str:
-    """Launch the first stage of `spec.then` on this run's output, passing the rest of the chain along."""
+def prepare_next(spec: BaseSpec, store: RunStore, home: Path | None) -> tuple[RunStore, BaseSpec]:
+    """The run of the first stage of `spec.then` on this run's output (the rest of the chain passed along),
+    created but not started: the finishing run names it in the same manifest write that says `done`, so
+    whoever follows the chain never sees `done` without its next run."""
     nxt = dict(spec.then[0])
     nxt.setdefault("input_run", store.run_id)
     nxt.setdefault("then", list(spec.then[1:]))
     nxt.setdefault("group", spec.group)
-    return launch(nxt, home)
+    return prepare(nxt, home)
 
 
 def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0,

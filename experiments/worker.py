@@ -91,15 +91,40 @@ def finalize(spec: Any, ctx: StageContext) -> None:
     counts = {"records": store.record_count(), "errors": len(store.errors()),
               "chunks_done": len(store.done_chunks())}
     try:
-        if set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts) and spec.then \
-                and not store.manifest().get("next_run"):  # a resumed, re-finalized run launches it once
-            from experiments.jobs import launch_next
-
-            next_id = launch_next(spec, store, ctx.home)
-            ctx.emit.log(f"launched next stage: {next_id}")
-            store.update_manifest(next_run=next_id)
+        nxt = prepare_next_stage(spec, ctx)
+        links = {"next_run": nxt[0].run_id} if nxt else {}
+        if set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts, **links) and nxt:
+            start_next_stage(nxt[0], nxt[1], ctx)
+        elif nxt:
+            nxt[0].update_manifest(status="cancelled", error=f"its input run {store.run_id} did not finish")
     finally:
         (store.dir / ".finalizing").unlink(missing_ok=True)
+
+
+def start_next_stage(nxt: RunStore, spec: Any, ctx: StageContext) -> None:
+    from experiments.jobs import start_workers
+
+    try:
+        start_workers(nxt, spec, ctx.home)
+    except Exception as exc:  # noqa: BLE001 - the next run says why it never started; this one stays done
+        nxt.update_manifest(status="failed", error=f"workers did not start: {type(exc).__name__}: {exc}")
+        raise
+    ctx.emit.log(f"launched next stage: {nxt.run_id}")
+
+
+def prepare_next_stage(spec: Any, ctx: StageContext) -> tuple[RunStore, Any] | None:
+    """The next run of a `then` chain, created once (a resumed, re-finalized run does not launch it again).
+    A next stage that cannot be created is logged and recorded; it never changes this run's status."""
+    if not spec.then or ctx.store.manifest().get("next_run"):
+        return None
+    from experiments.jobs import prepare_next
+
+    try:
+        return prepare_next(spec, ctx.store, ctx.home)
+    except Exception as exc:  # noqa: BLE001 - this run is finished whatever its successor does
+        ctx.emit.log(f"could not launch the next stage: {type(exc).__name__}: {exc}", "error")
+        ctx.store.update_manifest(next_error=f"{type(exc).__name__}: {exc}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

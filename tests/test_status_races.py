@@ -123,3 +123,36 @@ def test_cancel_leaves_a_stopped_servers_pid_alone(home: Path) -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_done_and_the_next_run_of_a_chain_land_in_one_manifest_write(home: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follower that sees `done` must find `next_run`: before, the next stage was launched after `done` was
+    written, and `confconsole demo` could stop following after the first stage."""
+    from experiments.emit import Emitter
+    from experiments.stages.context import StageContext
+    from experiments.stages.inference.spec import InferenceSpec
+    from experiments.worker import finalize
+
+    spec = InferenceSpec(then=[{"stage": "grading"}])
+    store, _ = jobs.prepare(spec, home)
+    store.update_manifest(status="running")
+    store.write_chunk(0, [{"example_id": "a", "sample_idx": 0, "response": "x"}])
+    seen: list[tuple[str, str | None]] = []
+    real_write = RunStore.write_manifest
+
+    def watch(self: RunStore, manifest: dict) -> None:  # type: ignore[type-arg]
+        if self.run_id == store.run_id:
+            seen.append((manifest["status"], manifest.get("next_run")))
+        real_write(self, manifest)
+
+    started: list[str] = []
+    monkeypatch.setattr(RunStore, "write_manifest", watch)
+    monkeypatch.setattr(jobs, "start_workers", lambda nxt, s, h: started.append(nxt.run_id))
+    finalize(spec, StageContext(store=store, emit=Emitter(store.events_path, store.run_id), home=home))
+    assert [s for s in seen if s[0] == "done"][0][1] is not None, seen
+    manifest = store.manifest()
+    assert manifest["status"] == "done" and started == [manifest["next_run"]]
+    nxt = RunStore.open(manifest["next_run"], home).manifest()
+    assert nxt["stage"] == "grading" and nxt["inputs"] == [store.run_id]
+    assert not (store.dir / ".finalizing").exists()
