@@ -64,7 +64,8 @@ def run_worker(run_dir: Path, worker: int = 0, workers: int = 1, home: Path | No
     ctx = StageContext(store=store, emit=emit, worker=worker, num_workers=workers, home=home)
     signal.signal(signal.SIGTERM, _raise_cancelled)
     try:
-        set_status(ctx, "running", f"worker {worker + 1}/{workers} pid {os.getpid()}", started=time.time())
+        if not set_status(ctx, "running", f"worker {worker + 1}/{workers} pid {os.getpid()}", started=time.time()):
+            return 1  # cancelled before it started, or a sibling failed: nothing to do until a resume
         stage_runner(spec.stage)(spec, ctx)
         ctx.stop_local_server()  # before `done`: whoever waits on the run finds its server gone
         emit.flush()

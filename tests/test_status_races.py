@@ -156,3 +156,20 @@ def test_done_and_the_next_run_of_a_chain_land_in_one_manifest_write(home: Path,
     nxt = RunStore.open(manifest["next_run"], home).manifest()
     assert nxt["stage"] == "grading" and nxt["inputs"] == [store.run_id]
     assert not (store.dir / ".finalizing").exists()
+
+
+def test_a_worker_starting_on_a_finished_run_leaves_it_alone(home: Path) -> None:
+    """E.g. cancelled while queued: the late worker must neither announce `running` nor compute chunks."""
+    from experiments.stages.inference.spec import InferenceSpec
+    from experiments.worker import run_worker
+
+    store, _ = jobs.prepare(InferenceSpec(), home)
+    store.update_manifest(status="cancelled")
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_worker(store.dir, home=home) == 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert store.manifest()["status"] == "cancelled" and store.done_chunks() == []
+    events = [json.loads(line) for line in store.events_path.read_text().splitlines()]
+    assert not [e for e in events if e["type"] == "status"]
