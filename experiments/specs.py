@@ -136,7 +136,7 @@ def _model_of(annotation: Any) -> Any:
 
 def validate_chain(spec: Any, where: str = "then") -> None:
     """Validate every `then` entry at launch, so a typo never surfaces after the first stage has finished.
-    An entry with its own `then` runs that chain instead of the rest (`jobs.launch_next`): it is checked too."""
+    An entry with its own `then` runs that chain instead of the rest (`jobs.prepare_next`): it is checked too."""
     for depth, entry in enumerate(spec.then):
         data = {"input_run": "<previous run>", **dict(entry)}
         data["then"] = list(entry.get("then") or [])

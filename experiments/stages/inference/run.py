@@ -185,7 +185,8 @@ def stream_chunks(spec: InferenceSpec, ctx: StageContext, generator: Any, chunks
     emit = ctx.emit
     assembler = ChunkAssembler(spec, ctx, chunks, todo, total, done_on_disk)
     params = sampling_params(spec)
-    step = spec.max_chunks_in_flight
+    step = spec.chunks_in_flight()
+    ctx.store.update_manifest(chunks_in_flight=step)
     for start in range(0, len(todo), step):
         window = todo[start:start + step]
         for result in generator.generate(requests_for(chunks, window, spec, assembler.messages), params):

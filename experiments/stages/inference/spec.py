@@ -26,8 +26,20 @@ class InferenceSpec(BaseSpec):
     tensor_parallel: int = Field(1, ge=1, description="GPUs per engine (vLLM)")
     chunk_id: int | None = Field(None, ge=0, description="compute only this chunk (seed-style per-GPU jobs)")
     force_regenerate: bool = Field(False, description="a resume of this run recomputes every chunk")
-    max_chunks_in_flight: int = Field(2, ge=1, description="chunks handed to the engine at once: a kill -9 "
-                                      "loses at most this many chunks")
+    max_chunks_in_flight: int | None = Field(None, ge=1, description="chunks handed to the engine at once (a "
+                                             "kill -9 loses at most this many); empty = enough to fill the engine: "
+                                             "2 x batch_size prompts for hf, 512 prompts for vllm/openai_compat")
+    def chunks_in_flight(self) -> int:
+        """The bound on chunks in flight: the spec's, or enough whole chunks to keep the engine's batch full."""
+        if self.max_chunks_in_flight is not None:
+            return self.max_chunks_in_flight
+        per_chunk = self.chunk_size * self.sampling.n
+        if self.backend.kind == "hf":
+            wanted = 2 * int(self.backend.options.get("batch_size", 16))
+        else:
+            wanted = 512
+        return max(2, -(-wanted // per_chunk))
+
     ray_address: str | None = Field(None, description="run chunks on Ray: 'auto', 'ray://head:10001', a GCS "
                                     "address, or 'local' (a one-node Ray here); empty = local worker processes")
     ray_actors: int = Field(1, ge=1, description="engine actors on the Ray cluster (one per GPU group)")
