@@ -185,7 +185,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
     parser.add_argument("--base", default="smollm2-135m")
     parser.add_argument("--oracle", default="smollm2-135m")
-    parser.add_argument("--big-oracle", default="auto", help="auto (build a ~4x random Llama), only (just that one), a path, or none")
+    parser.add_argument("--big-oracle", default="auto",
+                        help="auto (build a ~4x random Llama), only (just that one), a path, or none")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--c", type=int, default=20)
     parser.add_argument("--k", type=int, default=10)
