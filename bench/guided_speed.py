@@ -185,7 +185,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
     parser.add_argument("--base", default="smollm2-135m")
     parser.add_argument("--oracle", default="smollm2-135m")
-    parser.add_argument("--big-oracle", default="auto", help="auto (build a ~4x random Llama), a path, or none")
+    parser.add_argument("--big-oracle", default="auto",
+                        help="auto (build a ~4x random Llama), only (just that one), a path, or none")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--c", type=int, default=20)
     parser.add_argument("--k", type=int, default=10)
@@ -195,13 +196,18 @@ def main() -> None:
     parser.add_argument("--reference-server", choices=["hf", "vllm"], default="hf")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--trace", type=int, default=0, help="dump stacks every N s (diagnosing a slow run)")
     args = parser.parse_args()
+    if args.trace:
+        import faulthandler
+
+        faulthandler.dump_traceback_later(args.trace, repeat=True)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    oracles = [args.oracle]
-    if args.big_oracle == "auto":
+    oracles = [] if args.big_oracle == "only" else [args.oracle]
+    if args.big_oracle in ("auto", "only"):
         from backends.embedded import cache_dir
 
         oracles.append(big_oracle(args.base, cache_dir() / "bench" / "random-llama-0.4b"))

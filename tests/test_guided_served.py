@@ -68,15 +68,15 @@ def test_vllm_sessions_match_one_at_a_time_reference(embedded_model: str) -> Non
     base = VLLMSession("smollm2-135m", max_model_len=1024)
     try:
         oracle = VLLMSession("smollm2-135m", share=base)
-        params = GuidedParams(c=2, k=4, step_size=5, max_new_tokens=24)
-        batched = GuidedLoop(base, oracle, make_policy("always"), params).run(PROMPTS)
-        one_by_one = [GuidedLoop(base, oracle, make_policy("always"), params).run([p])[0] for p in PROMPTS]
+        params = GuidedParams(c=1, k=3, step_size=4, max_new_tokens=12)
+        batched = GuidedLoop(base, oracle, make_policy("always"), params).run(PROMPTS[:2])
+        one_by_one = [GuidedLoop(base, oracle, make_policy("always"), params).run([p])[0] for p in PROMPTS[:2]]
         assert tokens(batched) == tokens(one_by_one)
         assert all(s.cheat_positions for s in batched)
         # the same text as the hf cache path (fp32 greedy on both engines)
         hf = HFSession("smollm2-135m", device="cpu")
         reference = GuidedLoop(hf, HFSession("smollm2-135m", device="cpu"), make_policy("always"),
-                               params).run(PROMPTS)
-        assert [s.text for s in batched] == [s.text for s in reference]
+                               params).run(PROMPTS[:2])
+        assert tokens(batched) == tokens(reference)
     finally:
         base.close()

@@ -143,3 +143,19 @@ def test_guide_prints_two_colours(tiny: dict[str, str], capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert code == 0
     assert "\033[31m" in out and "\033[34m" in out and "[consult @4" in out and "consultations at [4, 11]" in out
+
+
+def test_guided_command_builds_a_valid_spec() -> None:
+    from experiments.cli import build_parser
+    from experiments.specs import parse_spec, spec_from_toml
+    from experiments.stages.guided.cli import guided_spec
+
+    args = build_parser().parse_args(["guided", "--base", "b", "--oracle", "o", "--oracle-engine", "openai_compat",
+                                      "--oracle-url", "http://127.0.0.1:9/v1", "--policy", "entropy",
+                                      "--threshold", "2.5", "--grid", "5,10", "20,10", "--limit", "4"])
+    spec = guided_spec(args)
+    assert spec.cells() == [(0, 0), (5, 10), (20, 10), (-1, -1)]
+    assert spec.oracle_backend.options == {"base_url": "http://127.0.0.1:9/v1"} and spec.threshold == 2.5
+    assert spec_from_toml(spec_to_toml(spec)) == spec
+    with pytest.raises(ValueError, match="grid"):
+        parse_spec({"stage": "guided", "grid": [[1, 2, 3]]})
