@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# LoRA SFT on a GPU: the sft stage vs a bare torch loop over the same batches (bench/sft_speed.py), on the
+# random-weight Qwen2.5-0.5B shape; steps/s, tokens/s, adapter size and peak GPU memory.
+# Usage: bash bench/gpu/sft_speed.sh [extra sft_speed.py args...]   (after setup_host.sh)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. bench/gpu/common.sh
+python3 bench/sft_speed.py --device cuda --model "$models/qwen2.5-0.5b" --precision bf16 --steps 40 --warmup 5 \
+  --batch-size 8 --max-length 512 --rows 512 "$@" 2>&1 | tee "$out/sft_speed.log" | tail -20
