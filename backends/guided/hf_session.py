@@ -46,6 +46,9 @@ class HFSession:
         if self.tokenizer.eos_token_id is not None:
             self.eos_ids.add(int(self.tokenizer.eos_token_id))
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        # Embedding matrices are often padded past the tokenizer (Qwen2.5: 151,936 rows, 151,665 tokens). Ids in the
+        # padding are no token at all and another model sharing the tokenizer may not have them: never sample one.
+        self.vocab_limit = len(self.tokenizer)
         self.forward_calls = 0
 
     def render(self, prompt: Prompt) -> list[int]:
@@ -111,7 +114,7 @@ class HFSession:
         going = [r for r in rows if left[r] > 0]
         while going:
             batch = torch.tensor([self.index[r] for r in going], device=self.device)
-            logits = self.held[batch]
+            logits = self.held[batch][:, :self.vocab_limit]
             if ignore_eos and self.eos_ids:
                 logits = logits.clone()
                 logits[:, sorted(self.eos_ids)] = float("-inf")

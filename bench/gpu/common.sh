@@ -1,5 +1,6 @@
 # Sourced by the bench/gpu measurement scripts: environment, output folder, a section header.
-export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=$PWD/bench/gpu/pysite:$PWD:/tmp/site PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export CONFCONSOLE_NO_CUDNN_SDP=${CONFCONSOLE_NO_CUDNN_SDP:-1}  # see bench/gpu/pysite/sitecustomize.py
 export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0} TORCH_SYMM_MEM_DISABLE_MULTICAST=${TORCH_SYMM_MEM_DISABLE_MULTICAST:-1}
 out=${OUT:-bench-out}
 mkdir -p "$out"
