@@ -33,6 +33,28 @@ def test_rows_from_every_file_shape_and_bad_rows_are_reported(tmp_path):
     assert sft_data.tokens_of(loaded.rows, ["<X>"]) == ["<X>"]
 
 
+def test_rows_from_tagging_runs_are_the_sft_data_export_rows(tmp_path):
+    from experiments.specs import spec_to_toml
+    from experiments.stages.tagging.spec import TaggingSpec
+    from experiments.store import RunStore
+    from tests.tui_fixtures import sample_records
+
+    records = [{**r, "correct": bool(r["correct"]), "confidence_token": "<CN_MATH>" if r["correct"] else "<UN_MATH>",
+                "tagged_response": r["response"] + (" <CN_MATH>" if r["correct"] else " <UN_MATH>")}
+               for r in sample_records(6)]
+    tagging = RunStore.create(spec_to_toml(TaggingSpec(input_run="x")), "tagging", tmp_path)
+    tagging.write_chunk(0, records)
+    loaded = sft_data.from_tagging_runs([tagging])
+    assert loaded.sources == {tagging.run_id: 6} and not loaded.errors
+    assert loaded.rows[0]["prompt"] == [{"role": "user", "content": records[0]["prompt"]}]
+    assert loaded.rows[0]["completion"][0]["content"].endswith(" <CN_MATH>")
+    assert [r["token"] for r in loaded.rows] == [r["confidence_token"] for r in records]
+    # a non-tagging run is refused with a clear message
+    other = RunStore.create(spec_to_toml(parse_spec({"stage": "sft", "data_file": "x"})), "sft", tmp_path)
+    with pytest.raises(ValueError, match="tagging runs"):
+        sft_data.from_tagging_runs([other])
+
+
 def test_split_is_seeded_and_keeps_a_training_row():
     rows = [{"id": i} for i in range(20)]
     train, val = sft_data.split(rows, 0.25, seed=3)

@@ -105,7 +105,6 @@ def run(spec: SFTSpec, ctx: StageContext) -> None:
     if not tokens:
         emit.log("no confidence token found in the data: training without new tokens", "warning")
     train, val = sft_data.split(loaded.rows, spec.val_fraction, spec.seed)
-    store.update_manifest(counts={"chunks_target": 1, "expected_records": len(loaded.rows)})
     if spec.num_processes > 1:
         from experiments.stages.sft.multi import train_distributed
 
