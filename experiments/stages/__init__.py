@@ -54,6 +54,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("grading", "GradingSpec", "grade an inference run's answers by rule (hang-proof pool)", cli=True),
     Stage("judging", "JudgingSpec", "LLM-judge an inference run: JSON verdicts, usage, cost", cli=True),
     Stage("tagging", "TaggingSpec", "confidence-tag a graded or judged run (<CN_..>/<UN_..>)", cli=True),
+    Stage("curation", "CurationSpec", "pass rates, buckets, weak/strong filter, mixed, critique/verl, sampling",
+          cli=True, views=True, needs_input=False),
 )}
 
 
