@@ -212,9 +212,9 @@ def test_verl_columns_and_types(tmp_path: Path) -> None:
 
 
 def test_domain_sampling_with_the_embedded_tokenizer(tmp_path: Path, embedded_model: str) -> None:
-    from backends.tokenize import count_tokens, load_tokenizer
-
     import pyarrow.parquet as pq
+
+    from backends.tokenize import count_tokens, load_tokenizer
 
     short = [[{"role": "user", "content": f"add {i} and {i}"}] for i in range(10)]
     long = [[{"role": "user", "content": "word " * 300}] for _ in range(3)]

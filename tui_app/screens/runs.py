@@ -22,6 +22,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
+        Binding("u", "curation", "Curation"),
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -137,6 +138,11 @@ class RunsScreen(ConsoleScreen):
         if store := self._store():
             self.app.push_screen(RecordsScreen(store))
 
+    def action_curation(self) -> None:
+        from tui_app.screens.curation import CurationScreen
+
+        self.app.push_screen(CurationScreen(weak=self.selected_run_id()))
+
     def _status(self, run_id: str | None) -> str:
         row = self.rows.get(run_id or "")
         return row.status if row else ""
@@ -171,6 +177,7 @@ class RunsScreen(ConsoleScreen):
             ("Launch demo", "Inference, grading and tagging of 20 GSM8K questions", self.action_demo),
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
+            ("Curation", "Pass-rate buckets of a weak and a strong run, thresholds, export", self.action_curation),
             ("Cancel run", "Stop the selected run's workers", self.action_cancel),
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),

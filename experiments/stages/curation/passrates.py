@@ -37,6 +37,9 @@ class VerdictOptions:
         return cls(spec.verdict, spec.reward_field, spec.correct_reward_threshold)
 
 
+DEFAULT_OPTIONS = VerdictOptions()
+
+
 def resolve_verdict(store: RunStore, verdict: str) -> str:
     """`auto` -> `rule` when the records carry a rule verdict, else `judge` (as tagging does)."""
     if verdict != "auto":
@@ -177,12 +180,12 @@ def _empty() -> Any:
                      "correct": pa.array([], pa.bool_())})
 
 
-def compute_passrates(store: RunStore, opts: VerdictOptions = VerdictOptions()) -> Any:
+def compute_passrates(store: RunStore, opts: VerdictOptions = DEFAULT_OPTIONS) -> Any:
     """A pyarrow table (RATE_COLUMNS), one row per example, in the run's chunk order."""
     return combine_partials([reduce_batch(b) for b in verdict_batches(store, opts)])
 
 
-def load_passrates(store: RunStore, opts: VerdictOptions = VerdictOptions(), write: bool = True) -> Any:
+def load_passrates(store: RunStore, opts: VerdictOptions = DEFAULT_OPTIONS, write: bool = True) -> Any:
     """Pass rates of a run, from its `outputs/passrates.parquet` when that was computed from these very chunks
     with these options; else computed (and cached when `write`)."""
     import pyarrow.parquet as pq
