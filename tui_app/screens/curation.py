@@ -86,8 +86,12 @@ class CurationScreen(ConsoleScreen):
     def show_choices(self, choices: list[Any]) -> None:
         options = [(c.label, c.id) for c in choices]
         ids = [c.id for c in choices]
-        if self.strong is None:
+        if self.weak not in ids:  # e.g. the Runs cursor was on an inference run
+            self.weak = next((i for i in ids if i != self.strong), None)
+        if self.strong not in ids or self.strong == self.weak:
             self.strong = next((i for i in ids if i != self.weak), None)
+        if not ids:
+            self.query_one("#cur-status", Static).update("no finished graded or judged runs yet")
         for role, value in (("weak", self.weak), ("strong", self.strong)):
             select = self.query_one(f"#cur-{role}", Select)
             select.set_options(options)
