@@ -12,7 +12,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from experiments.stages.curation.buckets import BUCKETS, bucket_codes, bucket_counts, bucket_report
+from experiments.stages.curation.buckets import (
+    BUCKETS,
+    bucket_codes,
+    bucket_counts,
+    bucket_report,
+    kept_counts,
+    shifted,
+)
 from experiments.stages.curation.critique import INSTRUCTION, critique_examples
 from experiments.stages.curation.filters import annotate, apply_filter, keep_mask, merged_rates
 from experiments.stages.curation.mixed import mixed_filter
@@ -93,6 +100,9 @@ def test_bucket_edges_exactly() -> None:
                                                               "very easy", "perfect"]
     assert bucket_codes([4 / 5])[0] == BUCKETS.index("very easy")
     assert bucket_counts(bucket_codes(rates)).tolist() == [1, 2, 2, 1, 1, 2, 1]
+    mask = np.array([T, T, F, T, T, T, T, T, F, T, T])
+    assert kept_counts(shifted(bucket_codes(rates)), mask).tolist() == [1, 1, 2, 1, 1, 1, 1]
+    assert kept_counts(shifted(bucket_codes(rates)), mask).tolist() == bucket_counts(bucket_codes(rates), mask).tolist()
 
 
 def test_bucket_report_per_dataset_and_model() -> None:

@@ -33,6 +33,17 @@ def bucket_counts(codes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarr
     return np.bincount(picked[picked >= 0].astype(np.intp), minlength=len(BUCKETS))
 
 
+def shifted(codes: np.ndarray) -> np.ndarray:
+    """Codes + 1 as uint8 (0 = ungraded), the input of `kept_counts`."""
+    return (codes + 1).astype(np.uint8)
+
+
+def kept_counts(shifted_codes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-bucket counts of the masked rows without a gather: a dropped row becomes 0, like an ungraded one.
+    One multiply and one bincount (~5 ms for a million rows)."""
+    return np.bincount(shifted_codes * mask.view(np.uint8), minlength=len(BUCKETS) + 1)[1:]
+
+
 @dataclass
 class BucketRow:
     """One dataset of one model (or a model's total over its datasets)."""

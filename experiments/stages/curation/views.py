@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.stages.curation.buckets import BUCKETS, bucket_codes, bucket_counts
+from experiments.stages.curation.buckets import BUCKETS, bucket_codes, bucket_counts, kept_counts, shifted
 from experiments.stages.curation.filters import keep_mask
 from experiments.stages.curation.passrates import (
     DEFAULT_OPTIONS,
@@ -107,6 +107,7 @@ class CurationView:
         self.weak_run, self.strong_run = weak_run, strong_run
         self.low_codes, self.high_codes = bucket_codes(low), bucket_codes(high)
         self.low_total, self.high_total = bucket_counts(self.low_codes), bucket_counts(self.high_codes)
+        self._low_shifted, self._high_shifted = shifted(self.low_codes), shifted(self.high_codes)
 
     @classmethod
     def from_tables(cls, weak: Any, strong: Any, weak_run: str = "", strong_run: str = "") -> CurationView:
@@ -133,8 +134,8 @@ class CurationView:
 
     def apply(self, low_thresh: float, high_thresh: float) -> ThresholdState:
         mask = keep_mask(self.low, self.high, low_thresh, high_thresh)
-        weak_kept = bucket_counts(self.low_codes, mask)
-        strong_kept = bucket_counts(self.high_codes, mask)
+        weak_kept = kept_counts(self._low_shifted, mask)
+        strong_kept = kept_counts(self._high_shifted, mask)
         return ThresholdState(low_thresh, high_thresh, len(self), int(mask.sum()),
                               bars(self.low_total, weak_kept), bars(self.high_total, strong_kept))
 
