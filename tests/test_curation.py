@@ -271,3 +271,14 @@ def test_filter_summary_json_is_serialisable(home: Path) -> None:
     table = pa.table({"low_pass_rate": [0.5], "high_pass_rate": [0.5]})
     _, summary = apply_filter(table, [0], 0.0, 1.0)
     assert json.loads(json.dumps(summary))["kept"] == [0]
+
+
+def test_curation_follows_grading_in_a_then_chain() -> None:
+    from experiments.specs import SpecError, parse_spec, validate_chain
+
+    spec = parse_spec({"stage": "inference", "then": [{"stage": "grading"},
+                                                      {"stage": "curation", "action": "buckets"}]})
+    validate_chain(spec)  # input_run comes from the chain
+    bad = parse_spec({"stage": "inference", "then": [{"stage": "curation", "action": "mixed"}]})
+    with pytest.raises(SpecError, match="weak_runs"):
+        validate_chain(bad)

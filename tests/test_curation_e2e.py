@@ -5,6 +5,7 @@ parquet read back by pandas. Expectations are recomputed by hand from the graded
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def inference(source: Path, temperature: float) -> dict:
                         "system_prompt": "Reply with only the number."},
             "backend": {"kind": "hf", "options": {"batch_size": 40}},
             "sampling": {"n": N, "temperature": temperature, "max_tokens": 12, "seed": 1},
-            "then": [{"stage": "grading", "workers": 1}]}
+            "then": [{"stage": "grading"}]}  # default workers: one grader process per core
 
 
 def graded(home: Path, run_ids: list[str], timeout: float = 600) -> list[RunStore]:
@@ -74,6 +75,8 @@ def test_curation_end_to_end(home: Path, tmp_path: Path, embedded_model: str,
     ids = [jobs.launch(inference(source, 0.0), home), jobs.launch(inference(source, 1.0), home)]
     weak, strong = graded(home, ids)
     assert (weak.outputs_dir / "verdicts.parquet").exists()
+    logs = [json.loads(line).get("message", "") for line in weak.events_path.open()]
+    assert f"{os.cpu_count()} grader processes" in logs
     weak_v, strong_v = by_hand(weak), by_hand(strong)
     assert len(weak_v) == len(strong_v) == QUESTIONS
     assert all(len(set(v)) == 1 for v in weak_v.values())  # greedy: the 4 samples agree

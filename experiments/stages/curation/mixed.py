@@ -103,7 +103,7 @@ def mixed_filter(weak: list[RunStore], strong: list[RunStore], opts: VerdictOpti
     sols = sols.join(flags[["weak_consistency", "strong_consistency", "weak_rate", "strong_rate"]],
                      on="example_id")
     sols = sols.sort_values(["example_id", "role", "sample_idx"], kind="stable").reset_index(drop=True)
-    reasons = flags.loc[~flags["kept"], "reason"].value_counts().to_dict()
+    reasons = {str(k): int(v) for k, v in flags.loc[~flags["kept"], "reason"].value_counts().items()}
     summary = {"questions": len(flags), "kept_questions": int(flags["kept"].sum()),
                "dropped_questions": int((~flags["kept"]).sum()), "dropped_by_reason": reasons,
                "kept_solutions": len(sols), "keep_disagreement": keep_disagreement,
