@@ -22,7 +22,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
-        Binding("u", "curation", "Curation"),
+        Binding("u", "curation", "Curation", show=False),  # in the help (?) and the palette; footer kept short
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
