@@ -39,7 +39,10 @@ def read_domains(files: list[str], domain_column: str = "") -> Any:
         table = table.append_column("domain", domain)
         table = table.append_column("source_file", pa.array([str(path)] * table.num_rows, pa.string()))
         tables.append(table.append_column("source_row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
-    return pa.concat_tables(tables, promote_options="default")
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise ValueError(f"the files' columns don't line up ({exc}); give files of one schema") from None
 
 
 def seeded_pick(n: int, k: int, seed: int, domain: str) -> np.ndarray:
