@@ -120,3 +120,19 @@ def test_threshold_change_is_fast_at_a_million() -> None:
     elapsed = time.perf_counter() - started
     assert elapsed < 0.5  # the goal is 100 ms (bench/curation_scale.py); slack for a loaded CI machine
     assert state.kept == int(((view.low > 0.15) & (view.high < 0.85)).sum())
+
+
+def test_source_file_follows_the_lineage(home: Path, tmp_path: Path) -> None:
+    from experiments.stages.curation.views import source_file_of
+
+    data = tmp_path / "q.parquet"
+    data.write_bytes(b"PAR1")
+    inference = RunStore.create(f'stage = "inference"\n[dataset]\nsource = "arith"\npath = "{data}"\n',
+                                "inference", home)
+    grading = graded_run(home, {0: [T]})
+    assert source_file_of(grading, home) == ""  # no lineage: rows come from the records
+    grading.update_manifest(inputs=[inference.run_id])
+    assert source_file_of(grading, home) == str(data)
+    builtin = RunStore.create('stage = "inference"\n[dataset]\nsource = "arith"\n', "inference", home)
+    grading.update_manifest(inputs=[builtin.run_id])
+    assert source_file_of(grading, home) == ""

@@ -15,7 +15,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
-from experiments.stages.curation.views import STEP, CurationView, QuestionRow, ThresholdState, question_texts, step
+from experiments.stages.curation.views import (
+    STEP,
+    CurationView,
+    QuestionRow,
+    ThresholdState,
+    question_texts,
+    source_file_of,
+    step,
+)
 from experiments.store import RunStore
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 
@@ -206,7 +214,10 @@ class CurationScreen(ConsoleScreen):
         from experiments import jobs
         from experiments.stages.curation.spec import CurationSpec
 
-        fields: dict[str, Any] = {"low_thresh": low, "high_thresh": high} if action == "filter" else {}
+        fields: dict[str, Any] = {}
+        if action == "filter":
+            source = source_file_of(RunStore.open(weak, self.console.home), self.console.home)
+            fields = {"low_thresh": low, "high_thresh": high, "source": source}
         spec = CurationSpec(action=action, weak_runs=[weak], strong_runs=[strong],
                             title=f"curation {action} from the console", **fields)
         run_id = jobs.launch(spec, self.console.home)

@@ -166,3 +166,25 @@ def question_texts(store: RunStore, ids: list[str]) -> dict[str, str]:
         if len(found) == len(wanted):
             break
     return found
+
+
+def source_file_of(store: RunStore, home: str | os.PathLike[str] | None = None) -> str:
+    """The local file a graded run's questions came from (row i = record index i), following its inputs back to
+    the inference run; '' when that is a built-in or hub dataset (the filter then builds rows from the records)."""
+    import tomllib
+    from pathlib import Path
+
+    for _ in range(8):  # grading <- judging <- inference chains are short
+        spec = tomllib.loads(store.spec_text())
+        if spec.get("stage") == "inference":
+            dataset = spec.get("dataset", {})
+            for candidate in (dataset.get("path"), dataset.get("source")):
+                path = Path(str(candidate or ""))
+                if path.suffix in (".parquet", ".jsonl", ".csv") and path.is_file():
+                    return str(path)
+            return ""
+        inputs = store.manifest().get("inputs") or []
+        if not inputs:
+            return ""
+        store = RunStore.open(inputs[0], home)
+    return ""
