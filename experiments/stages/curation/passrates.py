@@ -198,7 +198,10 @@ def load_passrates(store: RunStore, opts: VerdictOptions = DEFAULT_OPTIONS, writ
             return cached.replace_schema_metadata(None)
     table = compute_passrates(store, opts)
     if write:
-        write_parquet(table.replace_schema_metadata({"confconsole.key": key}), path)
+        try:
+            write_parquet(table.replace_schema_metadata({"confconsole.key": key}), path)
+        except OSError:  # a read-only run folder: the rates are still right, only not cached
+            pass
     return table
 
 
