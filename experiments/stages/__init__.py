@@ -58,6 +58,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           cli=True, views=True, needs_input=False),
     Stage("sft", "SFTSpec", "LoRA-fine-tune a small model to append its confidence token", cli=True, views=True,
           needs_input=False),
+    Stage("curation", "CurationSpec", "pass rates, buckets, weak/strong filter, mixed, critique/verl, sampling",
+          cli=True, views=True, needs_input=False),
 )}
 
 

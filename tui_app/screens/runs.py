@@ -35,6 +35,7 @@ class RunsScreen(ConsoleScreen):
         Binding("o", "open_records", "Records"),
         Binding("n", "new_run", "New run"),
         Binding("e", "clone_run", "Clone + edit"),
+        Binding("u", "curation", "Curation", show=False),  # in the help (?) and the palette; footer kept short
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -171,6 +172,11 @@ class RunsScreen(ConsoleScreen):
         if store := self._store():
             self.app.push_screen(RecordsScreen(store))
 
+    def action_curation(self) -> None:
+        from tui_app.screens.curation import CurationScreen
+
+        self.app.push_screen(CurationScreen(weak=self.selected_run_id()))
+
     def _status(self, run_id: str | None) -> str:
         row = self.rows.get(run_id or "")
         return row.status if row else ""
@@ -232,6 +238,7 @@ class RunsScreen(ConsoleScreen):
             ("Launch demo", f"Inference, grading and tagging: {demo_text()}", self.action_demo),
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
+            ("Curation", "Pass-rate buckets of a weak and a strong run, thresholds, export", self.action_curation),
             ("Cancel run", "Stop the selected run's workers", self.action_cancel),
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `grade` and `grade-file` to the main CLI's sub-parsers."""
     g = subparsers.add_parser("grade", help="grade an inference run by rule (a grading run)")
     g.add_argument("run")
-    g.add_argument("--workers", type=int, default=2)
+    g.add_argument("--workers", type=int, default=0, help="grader processes (default 0: one per core)")
     g.add_argument("--timeout", type=float, default=5.0)
     g.add_argument("--domain", default=None, help="override the records' domain")
     add_follow_args(g)
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("in_path", metavar="IN.jsonl")
     p.add_argument("out_path", metavar="OUT.jsonl")
-    p.add_argument("--workers", type=int, default=2, help="grading processes (default 2)")
+    p.add_argument("--workers", type=int, default=0, help="grading processes (default 0: one per core)")
     p.add_argument("--timeout", type=float, default=5.0, help="hard per-answer limit in seconds (default 5)")
     p.set_defaults(func=run)
 
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with bar:
             summary = grade_file(
-                args.in_path, args.out_path, workers=args.workers, timeout=args.timeout, progress=update
+                args.in_path, args.out_path, workers=args.workers or os.cpu_count() or 1, timeout=args.timeout,
+                progress=update,
             )
     except (OSError, ValueError) as e:
         print(inert(f"grade-file: {e}"), file=sys.stderr)

@@ -6,6 +6,7 @@ Chunks mirror the input run's chunks, so grading can follow a still-running infe
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -31,7 +32,9 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
     emit.log(f"grading {total} records of {source.run_id} ({len(todo)} chunks to do)")
     emit.progress(done, total, unit="answers", force=True)
     started, graded = time.monotonic(), 0
-    with GradingPool(workers=spec.workers, timeout=spec.timeout) as pool:
+    workers = spec.workers or os.cpu_count() or 1
+    emit.log(f"{workers} grader processes")
+    with GradingPool(workers=workers, timeout=spec.timeout) as pool:
         for i in todo:
             records = source.read_chunk(i)
             items = [GradeItem(domain=spec.domain or r.get("domain", "gsm8k"), response=r.get("response", ""),
@@ -56,8 +59,10 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
 
 def finalize(spec: GradingSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.report import accuracy_table
+    from experiments.stages.grading.verdicts import write_verdicts
 
     records = ctx.store.records()
+    ctx.emit.artifact(str(write_verdicts(ctx.store, records)), "parquet")
     statuses: dict[str, int] = {}
     for r in records:
         statuses[r["grade_status"]] = statuses.get(r["grade_status"], 0) + 1

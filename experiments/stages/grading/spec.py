@@ -15,5 +15,5 @@ class GradingSpec(BaseSpec):
     stage: Literal["grading"] = "grading"
     input_run: str = Field("", description="the inference run to grade")
     domain: str | None = Field(None, description="override the records' domain")
-    workers: int = Field(2, ge=1, description="grader processes")
+    workers: int = Field(0, ge=0, description="grader processes; 0 = one per core (os.cpu_count() where it runs)")
     timeout: float = Field(5.0, gt=0, description="seconds per answer before it is recorded as timeout")
