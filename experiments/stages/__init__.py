@@ -54,6 +54,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("grading", "GradingSpec", "grade an inference run's answers by rule (hang-proof pool)", cli=True),
     Stage("judging", "JudgingSpec", "LLM-judge an inference run: JSON verdicts, usage, cost", cli=True),
     Stage("tagging", "TaggingSpec", "confidence-tag a graded or judged run (<CN_..>/<UN_..>)", cli=True),
+    Stage("evaluation", "EvaluationSpec", "calibration of a model's confidence tokens: accuracy, AUROC, ECE, Brier, reliability", cli=True, views=True, needs_input=False),  # noqa: E501
+    Stage("delegation", "DelegationSpec", "hand uncertain answers to a big model: accuracy/cost table and threshold sweep", cli=True, views=True),  # noqa: E501
 )}
 
 
