@@ -20,8 +20,9 @@ PRICES = {SMALL: [0.0, 1.0], BIG: [0.0, 10.0]}  # USD per 1M output tokens: 10,0
 EVAL_RUN, ORACLE_RUN = "evaluation-20260101-000000-ref0", "inference-20260101-000000-big0"
 
 
-def reference_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(small model's evaluation records, big model's inference records for the delegated questions)."""
+def reference_records(graded: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(small model's evaluation records, big model's records for the delegated questions: an inference run's,
+    or with `graded` a grading run's, which delegation reuses without grading again)."""
     small, big = [], []
     for i in range(500):
         gold = str(i % 97 + 3)
@@ -46,7 +47,8 @@ def reference_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "example_id": f"math-test-{i:06d}", "sample_idx": 0, "index": i, "domain": "gsm8k",
                 "source": "math", "question": small[-1]["question"], "prompt": small[-1]["prompt"], "gold": gold,
                 "model": BIG, "response": f"Step by step... the answer is {gold if j < 121 else int(gold) + 2}.",
-                "finish_reason": "stop", "prompt_tokens": 0, "completion_tokens": 794 if j < 85 else 793})
+                "finish_reason": "stop", "prompt_tokens": 0, "completion_tokens": 794 if j < 85 else 793,
+                **({"correct": j < 121} if graded else {})})
     return small, big
 
 
@@ -59,7 +61,26 @@ def write_run(home: Path, run_id: str, stage: str, spec: Any, records: list[dict
     return store
 
 
-def reference_runs(home: Path) -> tuple[RunStore, RunStore]:
-    small, big = reference_records()
+def reference_runs(home: Path, graded: bool = False) -> tuple[RunStore, RunStore]:
+    small, big = reference_records(graded)
     return (write_run(home, EVAL_RUN, "evaluation", EvaluationSpec(model=SMALL), small),
             write_run(home, ORACLE_RUN, "inference", InferenceSpec(model=BIG), big, chunk_size=40))
+
+
+def finalized_reference(home: Path) -> tuple[RunStore, RunStore]:
+    """The reference runs, the evaluation finalized (summary, calibration.json) and a delegation run over them
+    computed in this process (the worker's own entry point, no subprocess): (evaluation, delegation)."""
+    from experiments.emit import Emitter
+    from experiments.specs import spec_from_toml
+    from experiments.stages.context import StageContext
+    from experiments.stages.delegation.spec import DelegationSpec
+    from experiments.worker import finalize, run_worker
+
+    evaluation, oracle = reference_runs(home, graded=True)
+    ctx = StageContext(store=evaluation, emit=Emitter(evaluation.events_path, evaluation.run_id), home=home)
+    finalize(spec_from_toml(evaluation.spec_text()), ctx)
+    spec = DelegationSpec(input_run=evaluation.run_id, oracle_run=oracle.run_id, oracle_model=BIG, scope="delegated",
+                          prices=PRICES, target_accuracy=0.8, title="reference delegation")
+    store = RunStore.create(spec_to_toml(spec), "delegation", home, run_id="delegation-20260101-000000-ref1")
+    assert run_worker(store.dir, home=home) == 0, store.manifest().get("error")
+    return evaluation, store

@@ -37,6 +37,7 @@ class RunScreen(ConsoleScreen):
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("n", "next_stage", "Next stage"),
+        Binding("k", "calibration", "Calibration"),
     ]
 
     def __init__(self, store: RunStore) -> None:
@@ -166,6 +167,11 @@ class RunScreen(ConsoleScreen):
         from tui_app.screens.records import RecordsScreen
 
         self.app.push_screen(RecordsScreen(self.store))
+
+    def action_calibration(self) -> None:
+        from tui_app.screens.calibration import open_calibration
+
+        open_calibration(self, self.store)
 
     def action_cancel(self) -> None:
         self.cancel_run(self.store.run_id, self.status)

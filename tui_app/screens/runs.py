@@ -22,6 +22,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
+        Binding("k", "calibration", "Calibration"),
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -136,6 +137,12 @@ class RunsScreen(ConsoleScreen):
 
         if store := self._store():
             self.app.push_screen(RecordsScreen(store))
+
+    def action_calibration(self) -> None:
+        from tui_app.screens.calibration import open_calibration
+
+        if store := self._store():
+            open_calibration(self, store)
 
     def _status(self, run_id: str | None) -> str:
         row = self.rows.get(run_id or "")

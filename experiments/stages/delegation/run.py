@@ -79,6 +79,8 @@ class Oracle:
         from experiments.stages.grading.run import grade_records
 
         pending = [(r, a) for r, a in zip(records, answers, strict=True) if a.get("correct") is None]
+        if not pending:  # every answer came graded (an earlier graded run of the big model)
+            return [a.get("correct") for a in answers]
         graded = grade_records(self.pool, [{**r, "response": a.get("response", "")} for r, a in pending], self.ctx)
         verdicts = {id(a): g.get("correct") for (_, a), g in zip(pending, graded, strict=True)}
         return [a.get("correct") if id(a) not in verdicts else verdicts[id(a)] for a in answers]
