@@ -57,9 +57,11 @@ async def test_calibration_screen_from_runs_and_run_screens(reference_home: Path
         assert rows[0][:5] == ["llm-big", "big (delegated)", "121", "155", "78.1%"]
         assert rows[2][2:5] == ["419", "500", "83.8%"]
         assert app.screen.query("#plot-frontier") and app.screen.query("#plot-reliability")
+        app.screen.export_formats = ("csv", "md")  # plots (matplotlib, seconds) are exported by the CLI test
         await pilot.press("e")
         out = reference_home / "runs" / "delegation-20260101-000000-ref1" / "outputs" / "calibration-export"
-        await wait_for(pilot, lambda: (out / "frontier.svg").exists(), timeout=30)
+        await wait_for(pilot, lambda: (out / "sweep.md").exists(), timeout=30)
+        assert (out / "handoff.csv").exists()
         await pilot.press("escape")
         # an inference run has no calibration: the Run screen says so and stays put
         table.move_cursor(row=order.index("inference-20260101-000000-big0"))

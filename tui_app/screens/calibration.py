@@ -42,9 +42,12 @@ class CalibrationScreen(ConsoleScreen):
     ]
 
     def __init__(self, store: RunStore) -> None:
+        from experiments.stages.evaluation.export import FORMATS
+
         super().__init__()
         self.store = store
         self.view: CalibrationView | None = None
+        self.export_formats: tuple[str, ...] = FORMATS
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,7 +100,7 @@ class CalibrationScreen(ConsoleScreen):
         from experiments.stages.evaluation.export import export_view
 
         out = self.store.outputs_dir / EXPORT_DIR
-        written = export_view(self.view or calibration_view(self.store), out)
+        written = export_view(self.view or calibration_view(self.store), out, self.export_formats)
         self.app.call_from_thread(self.notify, f"{len(written)} files in {out}", title="exported", timeout=8)
 
     def palette_commands(self) -> list[PaletteCommand]:
