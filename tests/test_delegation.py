@@ -3,33 +3,28 @@ run), the threshold sweep and the picked points."""
 
 from __future__ import annotations
 
-import time
+import re
 from pathlib import Path
 
 import pytest
 
-from experiments import jobs
-from experiments.stages.delegation.spec import DelegationSpec
+from experiments.cli import main
 from experiments.stages.delegation.tables import Answer, handoff, pick_point, sweep
 from experiments.store import RunStore
 from tests.calibration_fixtures import BIG, PRICES, SMALL, reference_runs
 
 
-def wait_done(run_id: str, home: Path, timeout: float = 120) -> RunStore:
-    store = RunStore.open(run_id, home)
-    deadline = time.monotonic() + timeout
-    while store.effective_status() in ("running", "queued"):
-        assert time.monotonic() < deadline, f"{run_id} did not finish"
-        time.sleep(0.2)
-    assert store.effective_status() == "done", (store.manifest().get("error"), store.log_path.read_text()[-3000:])
-    return store
-
-
-def test_reference_handoff_table_and_overall_accuracy(home: Path) -> None:
+def test_reference_handoff_table_and_overall_accuracy(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     evaluation, oracle = reference_runs(home)
-    spec = DelegationSpec(input_run=evaluation.run_id, oracle_run=oracle.run_id, oracle_model=BIG,
-                          scope="delegated", prices=PRICES, target_accuracy=0.8)
-    store = wait_done(jobs.launch(spec, home), home)
+    prices = [f"--price={model}={a},{b}" for model, (a, b) in PRICES.items()]
+    assert main(["--home", str(home), "delegate", evaluation.run_id, "--oracle-run", oracle.run_id,
+                 "--oracle-model", BIG, "--scope", "delegated", "--target-accuracy", "0.8", "--quiet",
+                 *prices]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"llm-big\s+big \(delegated\)\s+121\s+155\s+78\.1%\s+\$1\.2300", printed), printed
+    assert re.search(r"slm-1\.5b\s+small \(kept\)\s+298\s+345\s+86\.4%\s+\$0\.0100", printed), printed
+    assert re.search(r"overall\s+final answers\s+419\s+500\s+83\.8%\s+\$1\.2400", printed), printed
+    store = RunStore.open("delegation-", home)
     summary = store.manifest()["summary"]
     big, small, overall = summary["handoff"]
     assert (big["model"], big["correct"], big["total"]) == (BIG, 121, 155)

@@ -43,7 +43,11 @@ def cmd_delegate(args: argparse.Namespace) -> int:
     from experiments.stages.evaluation.cli import print_tables
 
     def done(stores: list[Any]) -> None:
+        from experiments.pricing import Price, describe
+
         print_tables(stores[-1], ("performance", "handoff"))
+        prices = stores[-1].manifest().get("summary", {}).get("prices", {})
+        print("\nprices: " + "; ".join(describe(Price(**p)) for p in prices.values()))
 
     return launch_and_follow(delegation_spec(args), args, done)
 
