@@ -23,6 +23,8 @@ from experiments.store import RunStore, pid_alive
 
 def worker_groups(spec: Any) -> list[dict[str, str]]:
     """Environment overrides per worker: GPU groups from `gpus` x `tensor_parallel`, else N CPU workers."""
+    if getattr(spec, "ray_address", None):
+        return [{}]  # one driver process; the engines are Ray actors
     gpus: list[int] = list(getattr(spec, "gpus", []) or [])
     if gpus:
         tp = max(1, int(getattr(spec, "tensor_parallel", 1) or 1))

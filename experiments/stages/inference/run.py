@@ -66,6 +66,18 @@ def record_from(example: Example, result: GenerationResult, spec: InferenceSpec,
     return record
 
 
+def result_record(spec: InferenceSpec, ctx: StageContext, example: Example, result: GenerationResult,
+                  messages: tuple[dict[str, str], ...]) -> dict[str, Any] | None:
+    """The record of one result, or None for a failed sample (recorded as a bad item with its reason)."""
+    if result.finish_reason != "error":
+        return record_from(example, result, spec, messages)
+    reason = "prompt_too_long" if "max_prompt_length" in (result.error or "") else "generation_error"
+    item = f"{example.example_id}#{result.sample_idx}"
+    ctx.store.add_error(item, reason, result.error or "", stage="inference")
+    ctx.emit.item_error(item, reason, result.error or "")
+    return None
+
+
 def run(spec: InferenceSpec, ctx: StageContext) -> None:
     store, emit = ctx.store, ctx.emit
     loaded = load_examples(spec.dataset)
@@ -96,6 +108,17 @@ def run(spec: InferenceSpec, ctx: StageContext) -> None:
 
     emit.progress(done_on_disk(), total, unit="samples", force=True)
     if not todo:
+        return
+    if spec.ray_address:
+        from experiments.stages.inference.ray_exec import run_on_ray
+
+        by_id = {ex.example_id: ex for i in todo for ex in chunks[i]}
+
+        def build_records(index: int, results: list[GenerationResult], messages: dict[str, Any]) -> list[dict]:
+            records = (result_record(spec, ctx, by_id[r.key[1]], r, messages[r.key[1]]) for r in results)
+            return [r for r in records if r is not None]
+
+        run_on_ray(spec, ctx, chunks, todo, total, done_on_disk, build_records)
         return
     generator = build_generator(spec, ctx)
     store.update_manifest(backend=generator.describe())

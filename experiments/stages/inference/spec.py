@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,3 +28,12 @@ class InferenceSpec(BaseSpec):
     force_regenerate: bool = Field(False, description="a resume of this run recomputes every chunk")
     max_chunks_in_flight: int = Field(2, ge=1, description="chunks handed to the engine at once: a kill -9 "
                                       "loses at most this many chunks")
+    ray_address: str | None = Field(None, description="run chunks on Ray: 'auto', 'ray://head:10001', a GCS "
+                                    "address, or 'local' (a one-node Ray here); empty = local worker processes")
+    ray_actors: int = Field(1, ge=1, description="engine actors on the Ray cluster (one per GPU group)")
+    ray_gpus_per_actor: float | None = Field(None, ge=0, description="GPUs each engine actor reserves "
+                                             "(tensor_parallel for vLLM on GPUs); default 0")
+    ray_cpus_per_actor: float = Field(1.0, ge=0, description="CPUs each engine actor reserves")
+    ray_resources: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per actor")
+    ray_runtime_env: dict[str, Any] = Field(default_factory=dict, description="Ray runtime_env for the actors "
+                                            "(e.g. working_dir, pip); confconsole must be importable on nodes")

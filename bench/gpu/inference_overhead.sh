@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Inference overhead on a GPU: the bare engine vs a full confconsole inference run on the same prompts, for vLLM and
+# hf, on random-weight models of real shapes (bench/gpu/setup_host.sh builds them). Each side runs in its own
+# process, so GPU memory is free for the next. Full logs under $OUT (default bench-out/); a table prints last.
+# Usage: bash bench/gpu/inference_overhead.sh [SHAPES="qwen2.5-0.5b qwen2.5-7b"] [PROMPTS=512] [MAX_TOKENS=256]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. bench/gpu/common.sh
+shapes=${1:-"qwen2.5-0.5b qwen2.5-7b"}; prompts=${2:-512}; max_tokens=${3:-256}
+backends=${BACKENDS:-"vllm hf"}
+vllm_args=${VLLM_ARGS:-'{"gpu_memory_utilization": 0.6}'}
+log=$out/inference_overhead.log
+for shape in $shapes; do
+  for backend in $backends; do
+    for side in bare run; do
+      section "$shape $backend $side" | tee -a "$log"
+      timeout 560 python3 bench/inference_overhead.py --backends "$backend" --model "$models/$shape" \
+        --prompts "$prompts" --max-tokens "$max_tokens" --batch-size 64 --chunk-size 64 --vllm-args "$vllm_args" \
+        --home /tmp/cchome --sides "$side" 2>&1 | grep -vE "^(INFO|DEBUG|\(EngineCore)" | tee -a "$log" \
+        | grep -E "tok/s|Error|error" | tail -3
+    done
+  done
+done
+echo; echo "device: $(gpu_name)   prompts $prompts x $max_tokens output tokens (ignore_eos), greedy"
+printf '%-14s %-6s %12s %12s %7s\n' shape engine "bare tok/s" "run tok/s" ratio
+python3 - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rows = {}
+for head, body in re.findall(r"== (\S+ \S+ \S+) \([^)]*\)\n(.*?)(?=\n== |\Z)", text, re.S):
+    shape, engine, side = head.split()
+    m = re.findall(rf"{engine}: bare (\S+) tok/s, run (\S+) tok/s", body)
+    if m:
+        bare, run = m[-1]
+        slot = rows.setdefault((shape, engine), {})
+        slot[side] = float(bare if side == "bare" else run)
+for (shape, engine), v in rows.items():
+    b, r = v.get("bare", float("nan")), v.get("run", float("nan"))
+    print(f"{shape:<14} {engine:<6} {b:>12.1f} {r:>12.1f} {r / b:>7.3f}")
+PY
