@@ -19,7 +19,7 @@ from experiments.stages.tagging.tokens import parse_final_token, strip_tokens
 from experiments.store import RunStore
 
 
-def wait_done(run_id: str, home: Path, timeout: float = 240) -> RunStore:
+def wait_done(run_id: str, home: Path, timeout: float = 600) -> RunStore:
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + timeout
     while store.effective_status() in ("running", "queued"):

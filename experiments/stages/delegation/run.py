@@ -121,29 +121,17 @@ KEPT = ("example_id", "sample_idx", "domain", "source", "question", "prompt", "g
 
 
 def run(spec: DelegationSpec, ctx: StageContext) -> None:
-    store, emit = ctx.store, ctx.emit
+    from experiments.stages.mirror import map_chunks
+
     source = ctx.input_store(spec.input_run)
     reuse = oracle_index(spec, ctx)
-    store.update_manifest(inputs=[source.run_id, *([spec.oracle_run] if spec.oracle_run else [])])
-    total = source.record_count()
-    store.update_manifest(counts={"expected_records": total})
-    emit.log(f"{len(reuse)} answers of the big model to reuse from {spec.oracle_run or '(no oracle run)'}")
+    ctx.emit.log(f"{len(reuse)} answers of the big model to reuse from {spec.oracle_run or '(no oracle run)'}")
     oracle = Oracle(spec, ctx)
-    done = 0
     try:
-        for i in source.done_chunks():
-            if not ctx.owns(i):
-                continue
-            if store.chunk_done(i):
-                emit.chunk(i, "skipped")
-            else:
-                store.write_chunk(i, delegation_chunk(source.read_chunk(i), spec, ctx, oracle, reuse))
-                emit.chunk(i, "computed")
-            done += len(store.read_chunk(i))
-            emit.progress(done, total, unit="answers")
+        map_chunks(source, ctx, lambda records: delegation_chunk(records, spec, ctx, oracle, reuse),
+                   inputs=[source.run_id, *([spec.oracle_run] if spec.oracle_run else [])])
     finally:
         oracle.close()
-    emit.progress(done, total, unit="answers", force=True)
 
 
 def finalize(spec: DelegationSpec, ctx: StageContext) -> dict[str, Any]:

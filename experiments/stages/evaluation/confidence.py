@@ -59,6 +59,14 @@ class Evaluator:
         if self._scorer is not None:
             self._scorer.close()
 
+    def share_engine(self, generator: Any) -> None:
+        """Score with the hf generator that writes the answers (same model and adapter), not a second copy."""
+        from backends.scoring import ConfidenceScorer
+
+        if self._scorer is None:
+            self._scorer = ConfidenceScorer(generator=generator, batch_size=self.spec.scoring_batch_size)
+            self.ctx.store.update_manifest(scoring=self._scorer.describe())
+
     def scorer(self) -> Any:
         if self._scorer is None and not self._scorer_failed:
             from backends.scoring import ConfidenceScorer

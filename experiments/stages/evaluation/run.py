@@ -70,36 +70,25 @@ def run(spec: EvaluationSpec, ctx: StageContext) -> None:
     source, model, adapter, system_prompt = answers_source(spec, ctx)
     with Evaluator(spec, ctx, model, adapter, system_prompt) as evaluator:
         if source is None:
+            from experiments.stages.inference.run import build_generator
             from experiments.stages.inference.run import run as run_inference
+
+            def open_engine(inference: Any, ctx: StageContext) -> Any:
+                generator = build_generator(inference, ctx)
+                if spec.backend.kind == "hf":  # the scoring pass runs on the same weights: load them once
+                    evaluator.share_engine(generator)
+                return generator
 
             original = ctx.store
             ctx.store = EvaluatingStore(original.dir, evaluator.evaluate)
             try:
-                run_inference(inference_spec(spec), ctx)
+                run_inference(inference_spec(spec), ctx, open_engine)
             finally:
                 ctx.store = original
         else:
-            evaluate_run(source, ctx, evaluator.evaluate)
+            from experiments.stages.mirror import map_chunks
 
-
-def evaluate_run(source: RunStore, ctx: StageContext, evaluate: Callable[[list[dict[str, Any]]], Any]) -> None:
-    """Chunks mirror the input run's (as in grading), so a resume skips what is done."""
-    store, emit = ctx.store, ctx.emit
-    store.update_manifest(inputs=[source.run_id])
-    total = source.record_count()
-    store.update_manifest(counts={"expected_records": total})
-    done = 0
-    for i in source.done_chunks():
-        if not ctx.owns(i):
-            continue
-        if store.chunk_done(i):
-            emit.chunk(i, "skipped")
-        else:
-            store.write_chunk(i, evaluate(source.read_chunk(i)))
-            emit.chunk(i, "computed")
-        done += len(store.read_chunk(i))
-        emit.progress(done, total, unit="answers")
-    emit.progress(done, total, unit="answers", force=True)
+            map_chunks(source, ctx, evaluator.evaluate)
 
 
 def finalize(spec: EvaluationSpec, ctx: StageContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ the engine stays full across chunk boundaries; resume skips chunks whose file ex
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -78,7 +78,10 @@ def result_record(spec: InferenceSpec, ctx: StageContext, example: Example, resu
     return None
 
 
-def run(spec: InferenceSpec, ctx: StageContext) -> None:
+def run(spec: InferenceSpec, ctx: StageContext,
+        open_engine: Callable[[InferenceSpec, StageContext], Any] | None = None) -> None:
+    """`open_engine` (default `build_generator`) lets a stage that runs inference inside itself (evaluation)
+    share the engine it opens."""
     store, emit = ctx.store, ctx.emit
     loaded = load_examples(spec.dataset)
     if ctx.worker == 0:
@@ -120,7 +123,7 @@ def run(spec: InferenceSpec, ctx: StageContext) -> None:
 
         run_on_ray(spec, ctx, chunks, todo, total, done_on_disk, build_records)
         return
-    generator = build_generator(spec, ctx)
+    generator = (open_engine or build_generator)(spec, ctx)
     store.update_manifest(backend=generator.describe())
     try:
         stream_chunks(spec, ctx, generator, chunks, todo, total, done_on_disk)
