@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, TabbedContent
+from textual_plotext import PlotextPlot
 
 from experiments.cli import main
 from experiments.stages.evaluation.views import calibration_view
@@ -56,7 +57,11 @@ async def test_calibration_screen_from_runs_and_run_screens(reference_home: Path
         rows = [handoff.get_row_at(i) for i in range(handoff.row_count)]
         assert rows[0][:5] == ["llm-big", "big (delegated)", "121", "155", "78.1%"]
         assert rows[2][2:5] == ["419", "500", "83.8%"]
-        assert app.screen.query("#plot-frontier") and app.screen.query("#plot-reliability")
+        app.screen.query_one("#cal-tabs", TabbedContent).active = "cal-plots-tab"
+        await settle(pilot)
+        frontier = app.screen.query_one("#plot-frontier", PlotextPlot)
+        assert frontier.region.height > 5 and app.screen.query("#plot-reliability")
+        assert "Accuracy vs cost" in frontier.plt.build()  # drawn by plotext at the widget's size
         app.screen.export_formats = ("csv", "md")  # plots (matplotlib, seconds) are exported by the CLI test
         await pilot.press("e")
         out = reference_home / "runs" / "delegation-20260101-000000-ref1" / "outputs" / "calibration-export"

@@ -4,6 +4,7 @@ stage over an inference run (tokens, missing, logprobs) and generating with the 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,19 @@ from experiments.stages.evaluation.spec import EvaluationSpec
 from experiments.stages.inference.spec import InferenceSpec
 from experiments.stages.tagging.tokens import parse_final_token, strip_tokens
 from experiments.store import RunStore
+
+
+@pytest.fixture
+def one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Workers (and this process) use one torch thread: on a box shared by many test processes, two spinning
+    OpenMP threads per process made generation ~10x slower (measured: 143 s vs 13 s for 3 x 12 tokens)."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def wait_done(run_id: str, home: Path, timeout: float = 600) -> RunStore:
@@ -55,6 +69,8 @@ def test_p_from_logprobs_at_the_token_position() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.usefixtures("one_torch_thread")
 def test_scoring_pass_is_the_softmax_over_the_two_tokens(embedded_model: str) -> None:
     import torch
 
@@ -115,6 +131,8 @@ def test_stage_over_an_inference_run(home: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.usefixtures("one_torch_thread")
 def test_stage_generates_with_the_embedded_model_and_scores(home: Path, embedded_model: str) -> None:
     spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=3), backend=BackendSpec(options={"batch_size": 3}),
                           sampling=SamplingSpec(max_tokens=12), chunk_size=2)
