@@ -109,6 +109,7 @@ def test_asks_a_real_http_server_reuses_and_prices(home: Path, oracle_server: Or
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@pytest.mark.timeout(900)
 def test_asks_the_local_vllm_server(home: Path, vllm_server: Any) -> None:
     evaluation = small_eval_run(home, [0, 350, 495])
     spec = DelegationSpec(input_run=evaluation.run_id, oracle_model=vllm_server.model, scope="delegated",

@@ -22,7 +22,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
-        Binding("k", "calibration", "Calibration"),
+        Binding("k", "calibration", "Calibration", show=False),  # evaluation/delegation runs only
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
@@ -178,6 +178,8 @@ class RunsScreen(ConsoleScreen):
             ("Launch demo", "Inference, grading and tagging of 20 GSM8K questions", self.action_demo),
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
+            ("Open calibration", "Calibration tables and plots of the selected evaluation/delegation run",
+             self.action_calibration),
             ("Cancel run", "Stop the selected run's workers", self.action_cancel),
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),
