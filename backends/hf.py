@@ -21,6 +21,7 @@ from backends.base import (
     Truncation,
 )
 from backends.embedded import resolve_model
+from backends.prompt_fit import fit_prompt
 
 
 def pick_device(device: str | None) -> str:
@@ -69,20 +70,9 @@ class HFGenerator:
 
     # -- prompt preparation -------------------------------------------------------------------------------
     def encode(self, request: GenerationRequest) -> tuple[list[int], bool]:
-        """Token ids of the rendered prompt, truncated per policy; raises PromptTooLong for `error`."""
-        if request.messages is not None:
-            text = self.tokenizer.apply_chat_template(
-                list(request.messages), tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = request.prompt or ""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        limit = self.max_prompt_length
-        if limit is None or len(ids) <= limit:
-            return ids, False
-        if self.truncation == "error":
-            raise PromptTooLong(f"prompt has {len(ids)} tokens > max_prompt_length {limit}")
-        return (ids[-limit:] if self.truncation == "left" else ids[:limit]), True
+        """Token ids of the rendered prompt, its content cut per policy; raises PromptTooLong for `error`."""
+        fitted = fit_prompt(self.tokenizer, request, self.max_prompt_length, self.truncation)
+        return fitted.ids, fitted.truncated
 
     # -- generation -----------------------------------------------------------------------------------------
     def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:

@@ -23,7 +23,8 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Literal
 
-from backends.base import GenerationRequest, GenerationResult, SamplingParams, TokenLogprob
+from backends.base import GenerationRequest, GenerationResult, PromptTooLong, SamplingParams, TokenLogprob, Truncation
+from backends.prompt_fit import fit_prompt
 from backends.retry import RetryPolicy, classify
 from backends.vllm_engine import request_seed  # a light import: vllm itself is only imported by VLLMGenerator
 
@@ -46,6 +47,9 @@ class OpenAICompatGenerator:
         backoff_base: float = 0.5,
         backoff_max: float = 30,
         extra_body: dict[str, Any] | None = None,
+        max_prompt_length: int | None = None,
+        truncation: Truncation = "error",
+        tokenizer: str | None = None,
     ) -> None:
         if mode not in ("chat", "completions"):
             raise ValueError(f"mode must be chat or completions, not {mode!r}")
@@ -57,6 +61,10 @@ class OpenAICompatGenerator:
         self.timeout = float(timeout)
         self.policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max)
         self.extra_body = dict(extra_body or {})
+        self.max_prompt_length = max_prompt_length
+        self.truncation = truncation
+        self.tokenizer_name = tokenizer or model
+        self.tokenizer = load_tokenizer(self.tokenizer_name) if max_prompt_length is not None else None
         self._usage = dict.fromkeys(USAGE_KEYS, 0)
         self._usage_lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -141,9 +149,15 @@ class OpenAICompatGenerator:
                     except StopIteration:
                         exhausted = True
                         break
+                    try:
+                        req, truncated = self._fit(req)
+                    except ValueError as exc:  # too long, or no chat template: this request only (never a cancel)
+                        msg = str(exc) if isinstance(exc, PromptTooLong) else f"{type(exc).__name__}: {exc}"
+                        yield from (GenerationResult(req.key, s, "", "error", error=msg) for s in range(params.n))
+                        continue
                     rid = next(self._ids)
                     pending[rid] = None
-                    loop.call_soon_threadsafe(self._spawn, rid, req, params, done, pending)
+                    loop.call_soon_threadsafe(self._spawn, rid, req, params, done, pending, truncated)
                 if not pending:
                     return
                 rid, results = done.get()
@@ -160,11 +174,12 @@ class OpenAICompatGenerator:
         params: SamplingParams,
         done: queue.Queue[tuple[int, list[GenerationResult]]],
         pending: dict[int, asyncio.Task[Any] | None],
+        truncated: bool = False,
     ) -> None:
         """On the loop thread: start the task for one request (unless it was cancelled before it started)."""
         if rid not in pending:
             return
-        task = asyncio.get_running_loop().create_task(self._one(req, params))
+        task = asyncio.get_running_loop().create_task(self._one(req, params, truncated))
         pending[rid] = task
         self._tasks.add(task)
 
@@ -218,8 +233,17 @@ class OpenAICompatGenerator:
         finally:
             await asyncio.to_thread(it.close)
 
+    # -- prompt length ---------------------------------------------------------------------------------
+    def _fit(self, req: GenerationRequest) -> tuple[GenerationRequest, bool]:
+        """Cut the content of an over-long prompt with the model's tokenizer; the server renders the template."""
+        if self.tokenizer is None:
+            return req, False
+        fitted = fit_prompt(self.tokenizer, req, self.max_prompt_length, self.truncation)
+        return fitted.request, fitted.truncated
+
     # -- one request -------------------------------------------------------------------------------
-    async def _one(self, req: GenerationRequest, params: SamplingParams) -> list[GenerationResult]:
+    async def _one(self, req: GenerationRequest, params: SamplingParams,
+                   truncated: bool = False) -> list[GenerationResult]:
         """Call the API with retries; never raises (except cancellation): failures become error results."""
         assert self._sem is not None
         attempt = 0
@@ -228,6 +252,8 @@ class OpenAICompatGenerator:
                 async with self._sem:
                     response = await asyncio.wait_for(self._call(req, params), timeout=self.timeout)
                 results = self._parse(req, params, response)
+                for r in results:
+                    r.prompt_truncated = truncated
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below; one bad request must not fail the batch
@@ -327,6 +353,9 @@ class OpenAICompatGenerator:
             "timeout": self.timeout,
             "max_retries": self.policy.max_retries,
             "extra_body": self.extra_body,
+            "max_prompt_length": self.max_prompt_length,
+            "truncation": self.truncation,
+            "tokenizer": self.tokenizer_name if self.tokenizer is not None else None,
         }
 
     def close(self) -> None:
@@ -360,6 +389,24 @@ class OpenAICompatGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load_tokenizer(name: str) -> Any:
+    """The tokenizer that counts prompt tokens for `max_prompt_length`: an alias, a local folder, or a hub id
+    already in the local cache. A server's tokenizer cannot be asked for, so without one the limit is refused."""
+    from backends.embedded import resolve_model
+
+    try:
+        from transformers import AutoTokenizer
+
+        path = resolve_model(name)
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no tokenizer to count with
+        raise ValueError(
+            f"max_prompt_length needs the model's tokenizer to count prompt tokens, and none could be loaded for "
+            f"{name!r} ({type(exc).__name__}: {str(exc)[:200]}); set backend option tokenizer = "
+            "'<local folder, alias or cached hub id>', or drop max_prompt_length"
+        ) from None
 
 
 def _finish(reason: str | None) -> tuple[str, str | None]:

@@ -11,6 +11,7 @@ BACKENDS: dict[str, str] = {
     "hf": "backends.hf:HFGenerator",
     "vllm": "backends.vllm_engine:VLLMGenerator",
     "openai_compat": "backends.openai_compat:OpenAICompatGenerator",
+    "bedrock": "backends.bedrock:BedrockGenerator",
 }
 
 

@@ -6,9 +6,9 @@ added to the engine (`llm_engine.add_request`) so that up to `max_in_flight` are
 `step()` loop yields each request's n results the moment it finishes. The scheduler therefore always has
 work, and the caller can commit a chunk as soon as its last request comes back.
 
-Prompts are tokenized here (chat template applied by us) so that `max_prompt_length` truncation works on token
-ids exactly like the hf backend. Scripts that construct a `VLLMGenerator` need an `if __name__ == "__main__":`
-guard: vLLM spawns its engine-core and worker processes.
+Prompts are tokenized here (chat template applied by us) so that `max_prompt_length` truncation cuts the content
+and keeps the template, exactly like the hf backend (`backends.prompt_fit`). Scripts that construct a
+`VLLMGenerator` need an `if __name__ == "__main__":` guard: vLLM spawns its engine-core and worker processes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from backends.base import (
     TokenLogprob,
     Truncation,
 )
+from backends.prompt_fit import fit_prompt
 
 # Defaults that make vLLM usable on a small CPU box (a CI runner, a laptop); explicit env settings win.
 CPU_ENV_DEFAULTS: dict[str, str] = {
@@ -139,20 +140,9 @@ class VLLMGenerator:
 
     # -- prompt preparation ------------------------------------------------------------------------
     def encode(self, request: GenerationRequest) -> tuple[list[int], bool]:
-        """Token ids of the rendered prompt, truncated per policy; raises PromptTooLong for `error`."""
-        if request.messages is not None:
-            text = self.tokenizer.apply_chat_template(
-                [dict(m) for m in request.messages], tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = request.prompt or ""
-        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        limit = self.max_prompt_length
-        if limit is None or len(ids) <= limit:
-            return ids, False
-        if self.truncation == "error":
-            raise PromptTooLong(f"prompt has {len(ids)} tokens > max_prompt_length {limit}")
-        return (ids[-limit:] if self.truncation == "left" else ids[:limit]), True
+        """Token ids of the rendered prompt, its content cut per policy; raises PromptTooLong for `error`."""
+        fitted = fit_prompt(self.tokenizer, request, self.max_prompt_length, self.truncation)
+        return fitted.ids, fitted.truncated
 
     def _sampling_params(self, params: SamplingParams, key: Any) -> Any:
         from vllm import SamplingParams as VSamplingParams

@@ -19,6 +19,7 @@ from experiments.cli_common import add_follow_args, follow_chain, home_of
 from experiments.pipelines import DEMO_SOURCE
 from experiments.specs import DEFAULT_MAX_TOKENS
 from experiments.stages import STAGES
+from experiments.textsafe import inert
 
 # Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
 # fails the CLI loudly: a broken module must never silently lose its commands.
@@ -37,7 +38,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_id = jobs.launch(spec, _home(args))
     print(f"demo: {spec.title}\nhome: {_home(args)}")
     def done(stores: list[Any]) -> None:
-        print("\n" + format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", [])))
+        print("\n" + inert(format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", []))))
         print(f"\nnext: browse these runs and their records in the console: confconsole --home {_home(args)}")
 
     return follow_chain(run_id, args, done)
@@ -85,10 +86,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"folder   {store.dir}\nprogress {state.done}/{state.total} {state.unit}")
     for key in ("title", "group", "inputs", "next_run", "error"):
         if manifest.get(key):
-            print(f"{key:<8} {manifest[key]}")
+            print(inert(f"{key:<8} {manifest[key]}"))
     summary = manifest.get("summary", {})
     if summary.get("accuracy"):
-        print("\n" + format_accuracy(summary["accuracy"]))
+        print("\n" + inert(format_accuracy(summary["accuracy"])))
     other = {k: v for k, v in summary.items() if k != "accuracy"}
     if other:
         print("\nsummary  " + json.dumps(other, default=str))
@@ -96,7 +97,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if errors:
         print(f"\n{len(errors)} bad items:")
         for e in errors[:20]:
-            print(f"  {e['item_id']}: {e['reason']} {e.get('detail', '')}")
+            print(inert(f"  {e['item_id']}: {e['reason']} {e.get('detail', '')}"))
     return 0
 
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"confconsole: error: {exc}", file=sys.stderr)
+        print(inert(f"confconsole: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted (runs keep going in their workers; `confconsole runs` lists them)", file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import locations
+from experiments.textsafe import inert
 
 
 def home_of(args: argparse.Namespace) -> Path:
@@ -42,7 +43,7 @@ def follow_chain(run_id: str, args: argparse.Namespace, on_done: Callable[[list[
         print(f"\n== {store.manifest().get('stage')} run {store.run_id}")
         state = follow(store, quiet=getattr(args, "quiet", False))
         status = store.effective_status()
-        print(f"   {status}: {summary_line(store.manifest(), state)}")
+        print(f"   {status}: {inert(summary_line(store.manifest(), state))}")
         if status != "done":
             print(f"   resume with: confconsole resume {store.run_id}")
             return 1

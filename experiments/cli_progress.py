@@ -8,6 +8,7 @@ from typing import Any
 
 from experiments.runstate import EventTail, RunState, format_eta
 from experiments.store import RunStore
+from experiments.textsafe import inert
 
 PLAIN_INTERVAL = 5.0
 
@@ -24,7 +25,7 @@ def follow(store: RunStore, quiet: bool = False, poll: float = 0.2) -> RunState:
         for event in tail.poll():
             state.consume(event)
             if event.type in ("log", "item_error", "status") and not quiet:
-                print(f"[{store.run_id}] {_describe(event)}", flush=True)
+                print(f"[{store.run_id}] {inert(_describe(event))}", flush=True)
         now = time.monotonic()
         if not quiet and now - last_print >= PLAIN_INTERVAL and state.total:
             last_print = now
@@ -51,7 +52,7 @@ def _follow_rich(store: RunStore, state: RunState, tail: EventTail, poll: float)
             for event in tail.poll():
                 state.consume(event)
                 if event.type in ("log", "item_error"):
-                    progress.console.print(f"  {_describe(event)}", markup=False, highlight=False)
+                    progress.console.print(f"  {inert(_describe(event))}", markup=False, highlight=False)
             rate = f"{state.rate:.2f} {state.unit}/s" if state.rate else ""
             progress.update(task, completed=state.done, total=state.total, rate=rate)
             if store.effective_status() not in ("running", "queued"):

@@ -28,6 +28,11 @@ def open_generator(backend: BackendSpec, model: str, ctx: Any, *, tensor_paralle
     if backend.kind in ("hf", "vllm") and (max_prompt_length is not None or truncation is not None):
         options.setdefault("max_prompt_length", max_prompt_length)
         options.setdefault("truncation", truncation or "error")
+    if backend.kind == "openai_compat" and max_prompt_length is not None:
+        # counted with the model's own tokenizer (the spec's alias/folder, not the served name); refused without one
+        options.setdefault("max_prompt_length", max_prompt_length)
+        options.setdefault("truncation", truncation or "error")
+        options.setdefault("tokenizer", model)
     if backend.kind == "hf":
         options.setdefault("progress", lambda msg: ctx.emit.log(msg))
     started = time.monotonic()

@@ -134,16 +134,17 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def validate_chain(spec: Any) -> None:
-    """Validate every `then` entry at launch, so a typo never surfaces after the first stage has finished."""
+def validate_chain(spec: Any, where: str = "then") -> None:
+    """Validate every `then` entry at launch, so a typo never surfaces after the first stage has finished.
+    An entry with its own `then` runs that chain instead of the rest (`jobs.launch_next`): it is checked too."""
     for depth, entry in enumerate(spec.then):
         data = {"input_run": "<previous run>", **dict(entry)}
-        data.setdefault("then", list(spec.then[depth + 1:]))
-        data["then"] = []
+        data["then"] = list(entry.get("then") or [])
         try:
-            parse_spec(data)
+            checked = parse_spec(data)
         except (SpecError, KeyError, ValueError) as exc:
-            raise SpecError(f"then[{depth}] ({entry.get('stage', '?')}): {exc}") from None
+            raise SpecError(f"{where}[{depth}] ({entry.get('stage', '?')}): {exc}") from None
+        validate_chain(checked, f"{where}[{depth}].then")
 
 
 def spec_to_toml(spec: BaseModel) -> str:

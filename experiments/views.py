@@ -112,6 +112,8 @@ def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:
         ("group", str(manifest.get("group") or "")),
         ("created", age(manifest.get("created"))),
         ("error", str(manifest.get("error") or "")),
+        ("next error", str(manifest.get("next_error") or "")),
+        ("layout", str(manifest.get("layout_warning") or "")),
     ]
     return [(k, v) for k, v in fields if v]
 
@@ -180,10 +182,21 @@ def error_cells(error: dict[str, Any], width: int = 80) -> tuple[str, str, str]:
 
 
 # -- records -------------------------------------------------------------------------------------------------
+def verdict_source(record: dict[str, Any]) -> str | None:
+    """Whose verdict a record carries: the rule grader's (`correct`) when there is one, else the LLM judge's
+    (`judge_correct`: a judging run over an ungraded inference run), else none."""
+    if record.get("correct") is not None:
+        return str(record.get("verdict_source") or "rule")
+    if record.get("judge_correct") is not None:
+        return "judge"
+    return None
+
+
 def verdict(record: dict[str, Any]) -> str:
-    correct = record.get("correct")
-    if correct is None:
+    source = verdict_source(record)
+    if source is None:
         return "ungraded"
+    correct = record.get("correct") if record.get("correct") is not None else record.get("judge_correct")
     return "correct" if correct else "incorrect"
 
 
@@ -264,7 +277,7 @@ def record_cells(record: dict[str, Any]) -> tuple[str, ...]:
         str(record.get("sample_idx", 0)),
         str(record.get("domain", "")),
         VERDICT_MARKS[verdict(record)],
-        preview(record.get("extracted"), 16),
+        preview(_extracted(record), 16),
         preview(record.get("gold"), 16),
         str(record.get("confidence_token") or ""),
         str(record.get("finish_reason") or ""),
@@ -277,10 +290,17 @@ def record_sections(record: dict[str, Any]) -> list[tuple[str, str]]:
     sample = f" #{record.get('sample_idx', 0)}"
     head = f"{record.get('example_id', '')}{sample} · {record.get('domain', '')} · {record.get('model', '')}"
     verdict_line = verdict(record)
-    if record.get("grade_status"):
+    if verdict_source(record) == "judge":
+        verdict_line += " (judge)"
+    elif record.get("grade_status"):
         verdict_line += f" ({record['grade_status']})"
     if record.get("grade_reason"):
         verdict_line += f": {record['grade_reason']}"
+    judge_line = ""
+    if record.get("judge_status"):
+        judged = record.get("judge_correct")
+        judge_line = "ungraded" if judged is None else "correct" if judged else "incorrect"
+        judge_line += f" ({record['judge_status']})"
     tokens = [f"{k.split('_')[0]} {record[k]}" for k in ("prompt_tokens", "completion_tokens")
               if record.get(k) is not None]
     if record.get("finish_reason"):
@@ -290,13 +310,20 @@ def record_sections(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("question", str(record.get("question") or "")),
         ("response", str(record.get("response") or "")),
         ("gold", _text(record.get("gold"))),
-        ("extracted", _text(record.get("extracted"))),
+        ("extracted", _text(_extracted(record))),
         ("verdict", verdict_line),
+        ("judge verdict", judge_line),
         ("confidence token", str(record.get("confidence_token") or "")),
         ("judge reasoning", str(record.get("judge_reasoning") or "")),
         ("tokens", ", ".join(tokens)),
     ]
     return [(title, body) for title, body in sections if body]
+
+
+def _extracted(record: dict[str, Any]) -> Any:
+    """The rule grader's extracted answer, else the answer the judge read."""
+    extracted = record.get("extracted")
+    return extracted if extracted is not None else record.get("judge_model_answer")
 
 
 def _text(value: Any) -> str:

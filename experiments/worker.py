@@ -83,12 +83,24 @@ def finalize(spec: Any, ctx: StageContext) -> None:
     store.update_manifest(status="done", finished=time.time(), summary=summary, counts=counts)
     ctx.emit.status("done")
     if spec.then and not store.manifest().get("next_run"):  # a resumed, re-finalized run launches it once
-        from experiments.jobs import launch_next
-
-        next_id = launch_next(spec, store, ctx.home)
-        ctx.emit.log(f"launched next stage: {next_id}")
-        store.update_manifest(next_run=next_id)
+        launch_then(spec, ctx)
     (store.dir / ".finalizing").unlink(missing_ok=True)
+
+
+def launch_then(spec: Any, ctx: StageContext) -> None:
+    """Launch the next stage of the chain. This run is done whatever happens here: a failure to launch is a
+    warning and `next_error` in the manifest, never a change of this run's status."""
+    from experiments.jobs import launch_next
+
+    try:
+        next_id = launch_next(spec, ctx.store, ctx.home)
+    except Exception as exc:  # noqa: BLE001 - the finished run must stay done
+        message = f"{type(exc).__name__}: {exc}"
+        ctx.emit.log(f"could not launch the next stage ({spec.then[0].get('stage', '?')}): {message}", "warning")
+        ctx.store.update_manifest(next_error=message)
+        return
+    ctx.emit.log(f"launched next stage: {next_id}")
+    ctx.store.update_manifest(next_run=next_id, next_error=None)
 
 
 def main(argv: list[str] | None = None) -> int:

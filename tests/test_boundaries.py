@@ -1,4 +1,5 @@
-"""Package boundaries: the headless core never imports Textual; the TUI never imports backends."""
+"""Package boundaries: the headless core never imports Textual or the TUI; the TUI never imports backends; a
+stage whose CLI module is broken fails the CLI loudly."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +29,7 @@ def imported_after(modules: list[str]) -> dict[str, list[str]]:
         f"for name in {modules!r}:\n"
         "    before = set(sys.modules)\n"
         "    importlib.import_module(name)\n"
-        "    out[name] = sorted(m for m in ('textual', 'torch', 'backends', 'vllm') if m in sys.modules)\n"
+        "    out[name] = sorted(m for m in ('textual', 'torch', 'backends', 'vllm', 'tui_app') if m in sys.modules)\n"
         "print(json.dumps(out))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240)
@@ -34,13 +37,45 @@ def imported_after(modules: list[str]) -> dict[str, list[str]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_core_and_backends_never_import_textual() -> None:
+def test_core_and_backends_never_import_textual_or_the_tui() -> None:
     modules = [m for m in modules_of("experiments") + modules_of("backends")
                if not m.endswith(("vllm_engine", "__main__"))]
     seen = imported_after(modules)
-    leaks = {name: mods for name, mods in seen.items() if "textual" in mods}
-    assert not leaks, f"textual imported by: {leaks}"
-    assert len(seen) >= 15
+    leaks = {name: mods for name, mods in seen.items() if "textual" in mods or "tui_app" in mods}
+    assert not leaks, f"textual or tui_app imported by: {leaks}"
+    assert len(seen) >= 15 and "experiments.cli" in seen and "experiments.spec_form" in seen
+
+
+def test_no_experiments_source_names_tui_app() -> None:
+    """Also lazy imports inside functions, which importing a module does not run."""
+    for path in (ROOT / "experiments").rglob("*.py"):
+        text = path.read_text()
+        assert "from tui_app" not in text and "import tui_app" not in text, path
+
+
+def test_a_broken_stage_cli_fails_loudly(tmp_path, monkeypatch) -> None:
+    """A stage whose cli module cannot be imported must fail the CLI, never silently lose its commands."""
+    import experiments.stages as stages
+    from experiments.cli import main
+
+    package = tmp_path / "brokenstage"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cli.py").write_text("import a_module_that_does_not_exist\n\ndef register(sub):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class OutsideStage(stages.Stage):
+        @property
+        def package(self) -> str:
+            return "brokenstage"
+
+    monkeypatch.setitem(stages.STAGES, "brokenstage", OutsideStage("brokenstage", "BrokenSpec", "broken", cli=True))
+    with pytest.raises(ModuleNotFoundError, match="a_module_that_does_not_exist"):
+        main(["runs"])
+    with pytest.raises(ModuleNotFoundError):
+        main(["--help"])
+    monkeypatch.delitem(stages.STAGES, "brokenstage")
+    assert main(["--home", str(tmp_path), "runs"]) == 0  # without it the CLI works again
 
 
 def test_backends_do_not_import_experiments() -> None:

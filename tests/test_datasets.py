@@ -198,9 +198,9 @@ def test_weird_inputs_are_converted_or_reported(tmp_path: Path) -> None:
             [1, 2, 3]]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     result = _load(source=str(path), domain="math")
-    assert [(e.question, e.gold) for e in result.examples] == [("12345", "6"), ("line one\nline two", "2")]
-    assert _reasons(result) == {"weird-000001": "bad_question", "weird-000002": "too_long",
-                                "weird-000004": "malformed_row"}
+    assert [(e.question, e.gold) for e in result.examples] == [("12345", "6")]
+    assert _reasons(result) == {"weird-000001": "wrong_type", "weird-000002": "too_long",
+                                "weird-000003": "wrong_type", "weird-000004": "malformed_row"}
 
 
 def test_last_boxed_and_question_text() -> None:

@@ -62,7 +62,9 @@ CASES = [
     ("The final answer is $\\frac{2}{3}$.", "\\frac{2}{3}", True, "ok"),
     ("Therefore, the final answer is: 42", "42", True, "ok"),
     ("Answer: 17", "17", True, "ok"),
-    ("I think it's around 5 but I'm not sure.", "5", False, "no_answer"),
+    ("I am not sure how to solve this.", "5", False, "no_answer"),
+    # no box and no phrase: graded on what math-verify itself reads, as bare math-verify would
+    ("I think it's around 5 but I'm not sure.", "5", True, "ok"),
     ("", "5", False, "no_answer"),
     # gold is a full solution: its last box is the gold answer
     (B % "6", "We add 2 and 4 to get $\\boxed{6}$.", True, "ok"),

@@ -42,8 +42,8 @@ async def test_filters_change_rows(home):
         screen = await open_records(app, pilot, GRADED)
         assert rows(screen) == 6
         label = str(screen.query_one("#filter-label").render())
-        assert "all 6" in label and "correct 2" in label and "incorrect 2" in label and "ungraded 2" in label
-        for key, expected, mark in (("y", 2, "✓"), ("n", 2, "✗"), ("u", 2, "?"), ("a", 6, None)):
+        assert "all 6" in label and "correct 2" in label and "incorrect 4" in label and "ungraded 0" in label
+        for key, expected, mark in (("y", 2, "✓"), ("n", 4, "✗"), ("u", 0, None), ("a", 6, None)):
             await pilot.press(key)
             await settle(pilot)
             assert rows(screen) == expected, key
@@ -64,18 +64,37 @@ async def test_detail_pane_follows_the_cursor(home):
         assert "Adding 1 and 1 step by step gives 3." in shown  # response
         assert "GOLD\n2" in shown and "EXTRACTED\n3" in shown
         assert "incorrect (ok): 3 != gold 2" in shown
-        assert "<UN_MATH>" in shown
-        assert "JUDGE REASONING" not in shown
+        assert "CONFIDENCE TOKEN" not in shown and "JUDGE REASONING" not in shown
 
 
-async def test_detail_shows_judge_reasoning(tmp_path):
-    records = sample_records(2)
-    records[0]["judge_reasoning"] = "The final line matches the gold answer."
-    make_run(tmp_path, "judge-20260528-000000-aaaa", stage="judge", records=records)
+async def test_judging_run_over_ungraded_inference_uses_judge_verdicts(tmp_path):
+    """Issue 7 k: without a rule verdict the judge's verdict counts (and filters); no verdict stays ungraded."""
+    make_run(tmp_path, "judging-20260528-000000-aaaa", stage="judging", records=sample_records(6, judged=True))
     app = make_app(tmp_path, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_records(app, pilot, "judge-20260528-000000-aaaa")
+        screen = await open_records(app, pilot, "judging-20260528-000000-aaaa")
+        label = str(screen.query_one("#filter-label").render())
+        assert "correct 2" in label and "incorrect 2" in label and "ungraded 2" in label
+        assert "correct (judge)" in detail(screen)
         assert "JUDGE REASONING\nThe final line matches the gold answer." in detail(screen)
+        for key, expected, mark in (("y", 2, "✓"), ("n", 2, "✗"), ("u", 2, "?")):
+            await pilot.press(key)
+            await settle(pilot)
+            table = screen.query_one("#records", DataTable)
+            assert table.row_count == expected
+            assert {str(table.get_row_at(i)[3]) for i in range(expected)} == {mark}
+
+
+async def test_tagged_run_shows_the_token_after_the_response(tmp_path):
+    make_run(tmp_path, "tagging-20260528-000000-aaaa", stage="tagging", records=sample_records(3, tagged=True))
+    app = make_app(tmp_path, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, "tagging-20260528-000000-aaaa")
+        await pilot.press("down")
+        await pilot.pause()
+        assert "CONFIDENCE TOKEN\n<UN_MATH>" in detail(screen)
+        table = screen.query_one("#records", DataTable)
+        assert [str(table.get_row_at(i)[6]) for i in range(3)] == ["<CN_MATH>", "<UN_MATH>", "<UN_MATH>"]
 
 
 async def test_search_focus_typing_and_escape(home):

@@ -95,7 +95,7 @@ async def test_done_and_failed_runs(home):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_run(app, pilot, "grading-20260528-202740-bbbb")
         summary = text(screen, "#summary")
-        assert "accuracy" in summary and "50.0%" in summary and "statuses: no_answer: 2, ok: 4" in summary
+        assert "accuracy" in summary and "33.3%" in summary and "statuses: no_answer: 2, ok: 4" in summary
         assert "inputs inference-20260528-202640-aaaa" in text(screen, "#run-info")
         app.pop_screen()
         screen = await open_run(app, pilot, "grading-20260528-202940-dddd")

@@ -75,7 +75,7 @@ async def test_lists_runs_with_status_progress_and_errors(home):
         assert cell(app, "grading-20260528-202740-bbbb", "records") == "6"
         assert cell(app, RUNNING, "title") == "live: gsm8k x8"
         keys = {key for key, b in app.active_bindings.items() if b.binding.show}
-        assert {"enter", "o", "d", "c", "r", "R", "q", "question_mark"} <= keys
+        assert {"enter", "o", "n", "e", "d", "c", "r", "R", "q", "question_mark"} <= keys
 
 
 async def test_refresh_updates_in_place_and_keeps_cursor(home):
@@ -111,6 +111,7 @@ async def test_empty_home_shows_hint(tmp_path):
         await settle(pilot)
         hint = app.screen.query_one("#runs-empty")
         assert hint.display and "Press d" in str(hint.render())
+        assert "20 arith questions" in str(hint.render()) and "n to fill in a new run" in str(hint.render())
 
 
 async def test_enter_opens_run_and_o_opens_records(home):
@@ -139,6 +140,7 @@ async def test_d_launches_demo_in_a_worker(home, monkeypatch, notes):
         await settle(pilot)
         spec, used_home = launched[0]
         assert spec.stage == "inference" and spec.dataset.limit == 20 and used_home == home
+        assert spec.dataset.source == "arith"  # the demo the embedded model gets partly right
         assert any("inference-demo-1" in message for message, _ in notes)
 
 
@@ -231,7 +233,8 @@ async def test_help_and_palette(home):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         descriptions = [d for _, d in app.screen.rows]
-        expected = {"Open", "Records", "Demo", "Cancel", "Resume", "Force resume", "Quit", "Help"}
+        expected = {"Open", "Records", "New run", "Clone + edit", "Demo", "Cancel", "Resume", "Force resume", "Quit",
+                    "Help"}
         assert expected <= set(descriptions)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)

@@ -13,7 +13,7 @@ from tests.tui_fixtures import DEAD_PID, make_home, make_run, sample_records
 
 def test_verdicts_and_matches():
     records = sample_records(6)
-    assert [views.verdict(r) for r in records[:3]] == ["correct", "incorrect", "ungraded"]
+    assert [views.verdict(r) for r in records[:3]] == ["correct", "incorrect", "incorrect"]  # no_answer is wrong
     assert views.verdict({"example_id": "x"}) == "ungraded"
     assert views.matches(records[0], "correct")
     assert not views.matches(records[0], "incorrect")
@@ -25,7 +25,34 @@ def test_verdicts_and_matches():
 
 def test_verdict_counts():
     counts = views.verdict_counts(sample_records(7))
-    assert counts == {"all": 7, "correct": 3, "incorrect": 2, "ungraded": 2}
+    assert counts == {"all": 7, "correct": 3, "incorrect": 4}
+    assert views.verdict_counts(sample_records(7, graded=False)) == {"all": 7, "ungraded": 7}
+
+
+def test_judge_verdict_when_there_is_no_rule_verdict():
+    """Issue 7 k: a judging run over an ungraded inference run is read through its judge verdicts."""
+    judged = sample_records(6, judged=True)
+    assert all(r.get("correct") is None for r in judged)
+    assert [views.verdict(r) for r in judged] == ["correct", "incorrect", "ungraded"] * 2  # 2: invalid_json
+    assert views.verdict_counts(judged) == {"all": 6, "correct": 2, "incorrect": 2, "ungraded": 2}
+    assert views.matches(judged[0], "correct") and views.matches(judged[2], "ungraded")
+    sections = dict(views.record_sections(judged[1]))
+    assert sections["verdict"] == "incorrect (judge)"
+    assert sections["judge verdict"] == "incorrect (ok)"
+    assert sections["extracted"] == "3"  # the answer the judge read
+    assert sections["judge reasoning"] == "The final line differs from the gold answer."
+    assert dict(views.record_sections(judged[2]))["judge verdict"] == "ungraded (invalid_json)"
+    assert views.record_cells(judged[0])[views.RECORD_COLUMNS.index("ok")] == "✓"
+
+
+def test_rule_verdict_wins_over_the_judge():
+    graded = sample_records(3)[1]  # the rule says wrong
+    both = {**graded, "judge_correct": True, "judge_status": "ok"}
+    assert views.verdict(both) == "incorrect"
+    sections = dict(views.record_sections(both))
+    assert sections["verdict"] == "incorrect (ok): 3 != gold 2" and sections["judge verdict"] == "correct (ok)"
+    tagged = sample_records(3, tagged=True)
+    assert [views.verdict(r) for r in tagged] == ["correct", "incorrect", "incorrect"]
 
 
 def test_pager_reads_lazily_chunk_by_chunk(tmp_path, monkeypatch):
@@ -46,8 +73,8 @@ def test_pager_reads_lazily_chunk_by_chunk(tmp_path, monkeypatch):
 def test_pager_filters_and_search(tmp_path):
     store = make_run(tmp_path, "grading-x", stage="grading", records=sample_records(9), chunk_size=4)
     assert len(views.RecordPager(store, "correct").next_page(100)) == 3
-    assert len(views.RecordPager(store, "incorrect").next_page(100)) == 3
-    assert len(views.RecordPager(store, "ungraded").next_page(100)) == 3
+    assert len(views.RecordPager(store, "incorrect").next_page(100)) == 6
+    assert len(views.RecordPager(store, "ungraded").next_page(100)) == 0
     assert [r["index"] for r in views.RecordPager(store, "all", "question 4").next_page(100)] == [4]
     with pytest.raises(ValueError):
         list(views.iter_matching(store, "bogus"))
@@ -94,7 +121,7 @@ def test_summary_text_has_accuracy_and_counts():
     manifest = {"summary": {"accuracy": accuracy_table(sample_records(6)), "tokens": {"<UN_MATH>": 4},
                             "records": 6}}
     text = views.summary_text(manifest)
-    assert "accuracy" in text and "50.0%" in text
+    assert "accuracy" in text and "33.3%" in text
     assert "tokens: <UN_MATH>: 4" in text and "records: 6" in text
     assert views.summary_text({}) == ""
 
@@ -123,8 +150,15 @@ def test_error_cells_flatten_detail():
 def test_compact_accuracy_fits_a_pane():
     from experiments.report import accuracy_table
 
-    text = views.format_accuracy_compact(accuracy_table(sample_records(6) + sample_records(3, domain="mmlu")))
+    text = views.format_accuracy_compact(accuracy_table(sample_records(6) + sample_records(3, domain="numeric")))
     lines = text.splitlines()
     assert lines[0].split() == ["model", "domain", "n", "graded", "correct", "accuracy"]
-    assert lines[2].split() == ["smollm2-135m", "gsm8k", "6", "4", "2", "50.0%"]
+    assert lines[2].split() == ["smollm2-135m", "gsm8k", "6", "6", "2", "33.3%"]
     assert max(map(len, lines)) < 50
+
+
+def test_run_info_shows_next_stage_errors_and_layout_warnings():
+    info = dict(views.run_info({"id": "r", "stage": "grading", "next_error": "SpecError: then[0] ...",
+                                "layout_warning": "GPU(s) [2] left unused"}, "done"))
+    assert info["status"] == "done" and info["next error"].startswith("SpecError")
+    assert info["layout"] == "GPU(s) [2] left unused"

@@ -105,6 +105,23 @@ def test_truncation_left_and_right(gen) -> None:
     assert len(ids) > MAX_PROMPT
 
 
+def test_chat_truncation_cuts_content_and_keeps_the_template(gen) -> None:
+    """Truncating a chat prompt keeps the system header (left) and the assistant generation header (right)."""
+    long = " ".join(f"w{i}" for i in range(200))
+    for side in ("left", "right"):
+        gen.truncation = side
+        try:
+            ids, truncated = gen.encode(chat(side, long))
+            [r] = list(gen.generate([chat(side, long)], SamplingParams(max_tokens=2)))
+        finally:
+            gen.truncation = "error"
+        text = gen.tokenizer.decode(ids)
+        assert truncated and len(ids) <= MAX_PROMPT
+        assert text.startswith("<|im_start|>system") and text.endswith("<|im_start|>assistant\n")
+        assert ("w199" in text) == (side == "left") and ("w0 " in text) == (side == "right")
+        assert r.prompt_truncated and r.prompt_tokens == len(ids) and r.finish_reason != "error"
+
+
 def test_streams_while_feeding_and_early_close_aborts(gen) -> None:
     """Results come back before the request iterable is exhausted; closing early leaves the engine idle."""
     pulled: list[int] = []

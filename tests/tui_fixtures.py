@@ -1,4 +1,5 @@
-"""Fabricated runs for TUI and view tests: real run folders (manifest, events, chunks, errors), no model.
+"""Runs for TUI and view tests: real run folders (manifest, events, chunks, errors) holding records the real stage
+code wrote (`tests.stage_records`), no model.
 
 Timestamps are fixed so snapshots are deterministic (render them with TZ=UTC).
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from experiments.emit import Emitter
 from experiments.store import RunStore
+from tests.stage_records import stage_output, stage_records
 
 BASE_TS = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 DEAD_PID = 99_999_999  # above any pid_max: never alive
@@ -27,33 +29,13 @@ def spec_toml(limit: int = 6) -> str:
 
 
 def sample_records(n: int = 6, graded: bool = True, tagged: bool = False, domain: str = "gsm8k",
-                   model: str = "smollm2-135m") -> list[dict[str, Any]]:
-    """n records; when graded, verdicts cycle correct, incorrect, ungraded (no answer)."""
-    records = []
-    for i in range(n):
-        gold = str(2 * i)
-        answer = gold if i % 3 == 0 else str(2 * i + 1)
-        record: dict[str, Any] = {
-            "example_id": f"{domain}-test-{i:06d}", "sample_idx": 0, "index": i, "domain": domain,
-            "question": f"Question {i}: what is {i} plus {i}?",
-            "prompt": f"Question {i}: what is {i} plus {i}?\n\nGive the answer as '#### <number>'.",
-            "gold": gold, "model": model,
-            "response": f"Adding {i} and {i} step by step gives {answer}.\n#### {answer}",
-            "finish_reason": "stop", "prompt_tokens": 20 + i, "completion_tokens": 10 + i,
-        }
-        if graded:
-            if i % 3 == 2:
-                record.update(correct=None, extracted=None, grade_status="no_answer",
-                              grade_reason="no final answer found")
-            else:
-                ok = i % 3 == 0
-                record.update(correct=ok, extracted=answer, grade_status="ok",
-                              grade_reason="match" if ok else f"{answer} != gold {gold}")
-        if tagged:
-            token = "<CONF_MATH>" if record.get("correct") else "<UN_MATH>"
-            record.update(confidence_token=token, tagged_response=f"{token} {record['response']}")
-        records.append(record)
-    return records
+                   model: str = "smollm2-135m", judged: bool = False) -> list[dict[str, Any]]:
+    """n records as the stages write them (`tests.stage_records`): example i is answered right when i % 3 == 0,
+    with a wrong number when 1 and with no number when 2 (the grader's `no_answer`, counted wrong).
+    `graded`: after the grading stage; `tagged`: after grading and tagging; `judged`: the judging stage over the
+    ungraded inference run (the scripted judge says yes / no / garbage: `invalid_json`, no verdict)."""
+    kind = "judged" if judged else "tagged" if tagged else "graded" if graded else "inference"
+    return stage_records(kind, n, domain, model)
 
 
 def make_run(home: Path, run_id: str, *, stage: str = "inference", status: str = "done",
@@ -95,19 +77,17 @@ def make_run(home: Path, run_id: str, *, stage: str = "inference", status: str =
 def make_home(home: Path) -> Path:
     """A home with five runs: a done chain (inference -> grading), a running one with bad items, a failed one
     and an interrupted one (dead worker)."""
-    from experiments.report import accuracy_table
-
     ungraded = sample_records(6, graded=False)
-    graded = sample_records(6, graded=True, tagged=True)
+    graded = sample_records(6, graded=True)
     make_run(home, "inference-20260528-202640-aaaa", created=BASE_TS, title="demo: gsm8k x6 on smollm2-135m",
              records=ungraded, logs=["6 examples in 2 chunks"], metrics={"model_load_s": 9.7},
              extra={"next_run": "grading-20260528-202740-bbbb",
                     "counts": {"records": 6, "errors": 0, "expected_records": 6, "chunks_done": 2},
-                    "summary": {"completion_tokens": 81, "finish_reasons": {"stop": 6}, "records": 6}})
+                    "summary": {"completion_tokens": sum(r["completion_tokens"] for r in ungraded),
+                         "finish_reasons": {"stop": 6}, "records": 6}})
     make_run(home, "grading-20260528-202740-bbbb", stage="grading", created=BASE_TS + 60,
              title="demo: grading", records=graded, extra={"inputs": ["inference-20260528-202640-aaaa"],
-                                    "summary": {"accuracy": accuracy_table(graded), "records": 6,
-                                                "statuses": {"ok": 4, "no_answer": 2}}})
+                                                           "summary": stage_output("grading_summary", 6)})
     make_run(home, "inference-20260528-202840-cccc", status="running", created=BASE_TS + 120,
              title="live: gsm8k x8", records=sample_records(3, graded=False), progress=(3, 8),
              logs=["8 examples in 2 chunks", "model loaded in 2.0s"], metrics={"tokens_per_s": 41.5},
@@ -119,6 +99,22 @@ def make_home(home: Path) -> Path:
     make_run(home, "tagging-20260528-203040-eeee", stage="tagging", status="running", created=BASE_TS + 240,
              title="tagging, worker died", pids=[DEAD_PID], progress=(2, 6))
     return home
+
+
+def no_workers(monkeypatch: Any) -> list[tuple[str, list[dict[str, str]]]]:
+    """Launches still create real run folders (manifest, spec.toml), but start no worker process: each launch
+    is recorded as (run id, the worker groups it would have started)."""
+    from experiments import jobs
+
+    launched: list[tuple[str, list[dict[str, str]]]] = []
+
+    def fake_start(store: RunStore, spec: Any, home: Any) -> list[int]:
+        launched.append((store.run_id, jobs.worker_groups(spec)))
+        store.update_manifest(status="queued")
+        return []
+
+    monkeypatch.setattr(jobs, "start_workers", fake_start)
+    return launched
 
 
 async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 5.0) -> None:

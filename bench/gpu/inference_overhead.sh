@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 . bench/gpu/common.sh
 shapes=${1:-"qwen2.5-0.5b qwen2.5-7b"}; prompts=${2:-512}; max_tokens=${3:-256}
 backends=${BACKENDS:-"vllm hf"}
+export VLLM_WORKER_MULTIPROC_METHOD=${VLLM_WORKER_MULTIPROC_METHOD:-spawn}  # CUDA is initialised before LLM()
 vllm_args=${VLLM_ARGS:-'{"gpu_memory_utilization": 0.6}'}
 log=$out/inference_overhead.log
 for shape in $shapes; do
@@ -16,8 +17,7 @@ for shape in $shapes; do
       section "$shape $backend $side" | tee -a "$log"
       timeout 560 python3 bench/inference_overhead.py --backends "$backend" --model "$models/$shape" \
         --prompts "$prompts" --max-tokens "$max_tokens" --batch-size 64 --chunk-size 64 --vllm-args "$vllm_args" \
-        --home /tmp/cchome --sides "$side" 2>&1 | grep -vE "^(INFO|DEBUG|\(EngineCore)" | tee -a "$log" \
-        | grep -E "tok/s|Error|error" | tail -3
+        --home /tmp/cchome --sides "$side" 2>&1 | tee -a "$log" | grep -E "tok/s|Error" | tail -3
     done
   done
 done

@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+SITE = Path("/tmp/site")  # where bench/gpu/setup_host.sh installs the offline bundles
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")] + ([str(SITE)] if SITE.is_dir() else [])
+if SITE.is_dir():  # the run's worker processes need it too
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(SITE), os.environ.get("PYTHONPATH")]))
 
 
 def spec_for(data: Path, model: str, engine: str, gpus: list[int], tp: int, max_tokens: int, options: dict,
@@ -35,14 +37,26 @@ def spec_for(data: Path, model: str, engine: str, gpus: list[int], tp: int, max_
 
 
 def generation_tps(run_id: str, home: Path) -> tuple[float, int]:
+    """Steady-state tokens/s: per worker, the tokens of its chunks after its first one over the time between its
+    first and last chunk (engine start and the first chunk's warm-up left out, equally for 1 and N workers),
+    summed over workers."""
     from experiments.store import RunStore
 
     store = RunStore.open(run_id, home)
     events = [json.loads(line) for line in store.events_path.read_text().splitlines()]
-    ready = [e["ts"] for e in events if e["type"] == "metric" and e["name"] == "model_load_s"]
-    chunks = [e["ts"] for e in events if e["type"] == "chunk" and e["action"] == "computed"]
-    tokens = sum(int(r.get("completion_tokens", 0)) for r in store.iter_records())
-    return tokens / max(1e-9, max(chunks) - min(ready)), tokens
+    chunk_tokens: dict[int, int] = {}
+    for index in store.done_chunks():
+        chunk_tokens[index] = sum(int(r.get("completion_tokens", 0)) for r in store.read_chunk(index))
+    by_worker: dict[int, list[tuple[float, int]]] = {}
+    for e in events:
+        if e["type"] == "chunk" and e["action"] == "computed":
+            by_worker.setdefault(e.get("worker", 0), []).append((e["ts"], e["index"]))
+    rate = 0.0
+    for rows in by_worker.values():
+        rows.sort()
+        if len(rows) > 1:
+            rate += sum(chunk_tokens.get(i, 0) for _, i in rows[1:]) / max(1e-9, rows[-1][0] - rows[0][0])
+    return rate, sum(chunk_tokens.values())
 
 
 def run(spec, home: Path, label: str, rows: list) -> str:  # noqa: ANN001
@@ -65,7 +79,8 @@ def kill_and_resume(spec, home: Path, rows: list) -> None:  # noqa: ANN001
     run_id = jobs.launch(spec, home)
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + 400
-    while len(store.done_chunks()) < 8 and time.monotonic() < deadline:
+    while len(store.done_chunks()) < max(1, store.manifest().get("counts", {}).get("chunks_total", 8) // 4) \
+            and time.monotonic() < deadline:
         time.sleep(0.2)
     victim = store.manifest()["pids"][1]
     os.killpg(victim, signal.SIGKILL)
@@ -92,9 +107,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=2048)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--skip", default="", help="comma list of: one,dp2,tp2,kill")
+    parser.add_argument("--vllm-args", default="{}", help="JSON engine options for vLLM, e.g. enforce_eager")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
-    options = {"gpu_memory_utilization": 0.6} if args.engine == "vllm" else {"batch_size": 64}
+    parser_vllm = json.loads(args.vllm_args)
+    options = {"gpu_memory_utilization": 0.6, **parser_vllm} if args.engine == "vllm" else {"batch_size": 64}
     rows: list = []
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -111,7 +128,8 @@ def main() -> None:
             kill_and_resume(mk([0, 1]), home, rows)
     import torch
 
-    print(f"\ndevice: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, model {args.model}, "
+    device = f"{torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    print(f"\ndevice: {device}, model {args.model}, "
           f"engine {args.engine}, {args.prompts} prompts x {args.max_tokens} tokens")
     print(f"{'run':<34} {'status':<8} {'tokens':>9} {'gen tok/s':>10} {'wall s':>7}")
     for label, status, tokens, tps, wall in rows:

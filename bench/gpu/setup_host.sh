@@ -2,7 +2,7 @@
 # On the offline GPU host, from the repository root, after the parts of prepare.sh are in /tmp/wheels/{vllm,proj}:
 # reassemble and verify both bundles, install them into /tmp/site (the system packages stay as they are), and build
 # random-weight models of real shapes in /tmp/models. Idempotent: what is already there is kept.
-# Afterwards every bench/gpu script finds what it needs (they export PYTHONPATH=/tmp/site:$PWD themselves).
+# Afterwards every bench/gpu script finds what it needs (they put the repo and /tmp/site on PYTHONPATH themselves).
 set -euo pipefail
 site=/tmp/site; models=/tmp/models; wheels=${WHEELS:-/tmp/wheels}
 shapes=${SHAPES:-"qwen2.5-0.5b qwen2.5-7b"}
@@ -18,7 +18,7 @@ install_bundle() {  # $1 = folder with part_N and bundle.sha256
 }
 [ -d "$wheels/vllm" ] && install_bundle "$wheels/vllm"
 install_bundle "$wheels/proj"
-export PYTHONPATH=$site:$PWD
+export PYTHONPATH=$PWD:$site
 mkdir -p "$models"
 for shape in $shapes; do
   [ -f "$models/$shape/config.json" ] || python3 bench/gpu/random_model.py "$models/$shape" "$wheels/proj/x/tok" "$shape"

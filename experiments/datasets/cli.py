@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from experiments.datasets.base import DatasetSpec, Example
 from experiments.datasets.describe import describe_source, list_sources
 from experiments.datasets.sources import SOURCES, load_examples
+from experiments.textsafe import inert
 
 SHOW_CHARS = 1500  # per message, unless --full
 SHOW_ERRORS = 5
@@ -59,7 +60,7 @@ def handler(args: argparse.Namespace, out: TextIO | None = None) -> int:
                            system_prompt=args.system_prompt)
         return preview(spec, max(args.limit, 0), out, full=args.full)
     except (OSError, ValueError, ImportError) as exc:
-        print(f"datasets: {exc}", file=sys.stderr)
+        print(inert(f"datasets: {exc}"), file=sys.stderr)
         return 2
 
 
@@ -121,7 +122,7 @@ def preview(spec: DatasetSpec, limit: int, out: TextIO, full: bool = False) -> i
         fields.append(("rows", str(info["rows"])))
     width = max(len(k) for k, _ in fields) + 1
     for key, value in fields:
-        print(f"{key.ljust(width)} {value}", file=out)
+        print(inert(f"{key.ljust(width)} {value}"), file=out)
     out.flush()  # the configuration shows before a slow (hub) load
     result = load_examples(spec)
     reasons = Counter(e.reason for e in result.errors)
@@ -129,13 +130,13 @@ def preview(spec: DatasetSpec, limit: int, out: TextIO, full: bool = False) -> i
     print(f"{'examples'.ljust(width)} {loaded}", file=out)
     if reasons:
         counts = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
-        print(f"{'errors'.ljust(width)} {counts}", file=out)
+        print(inert(f"{'errors'.ljust(width)} {counts}"), file=out)
     for error in result.errors[:SHOW_ERRORS]:
-        print(f"  {error.item_id}: {error.reason}: {error.detail}", file=out)
+        print(inert(f"  {error.item_id}: {error.reason}: {error.detail}"), file=out)
     if len(result.errors) > SHOW_ERRORS:
         print(f"  ... {len(result.errors) - SHOW_ERRORS} more", file=out)
     shown = result.examples[:limit]
     for n, ex in enumerate(shown, 1):
-        print(f"\n--- example {n}/{len(shown)}: {ex.example_id} (domain {ex.domain})", file=out)
-        print(render_example(ex, info["template"], spec.system_prompt, full), file=out)
+        print(inert(f"\n--- example {n}/{len(shown)}: {ex.example_id} (domain {ex.domain})"), file=out)
+        print(inert(render_example(ex, info["template"], spec.system_prompt, full)), file=out)
     return 0

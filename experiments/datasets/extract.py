@@ -18,7 +18,49 @@ class MissingAnswer(ValueError):
 
 
 class BadQuestion(ValueError):
-    """The question value cannot be turned into prompt text (a dict without content, a binary blob)."""
+    """The question value cannot be turned into prompt text."""
+
+
+class WrongType(ValueError):
+    """A field holds a value of the wrong type (a list as the question, a dict as a math answer): `wrong_type`."""
+
+
+class NanValue(ValueError):
+    """A field holds NaN or an infinity (a float NaN from JSON or Parquet, a literal "NaN" cell): `nan_value`."""
+
+
+TEXT_GOLD_DOMAINS = ("gsm8k", "numeric", "math", "mc", "yesno")  # graded against text; `code` golds hold tests
+
+
+def _kind(value: Any) -> str:
+    return {"list": "a list", "dict": "an object", "bool": "a bool"}.get(type(value).__name__, type(value).__name__)
+
+
+def is_nan(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def is_nan_text(value: Any) -> bool:
+    """A cell that says NaN (how pandas writes a missing float to CSV)."""
+    return isinstance(value, str) and value.strip().lower() in ("nan", "-nan")
+
+
+def check_answer(value: Any, domain: str) -> Any:
+    """The answer value if its type suits the domain's gold; WrongType / NanValue otherwise.
+
+    A one-element list is unwrapped (verl stores some ground truths that way); a bool is a yes/no answer only.
+    """
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if is_nan(value) or is_nan_text(value):
+        raise NanValue(f"is {value!r}, not a number or text")
+    if domain not in TEXT_GOLD_DOMAINS:
+        return value
+    if isinstance(value, bool) and domain != "yesno":
+        raise WrongType(f"is a bool ({value}), expected a string or a number")
+    if isinstance(value, (dict, list)):
+        raise WrongType(f"is {_kind(value)}, expected a string or a number")
+    return value
 
 
 def to_plain(value: Any) -> Any:
@@ -45,25 +87,31 @@ def is_empty(value: Any) -> bool:
 
 
 def question_text(value: Any) -> str:
-    """Prompt text from a string, a number, or chat messages (verl's `prompt`: the last user turn)."""
-    if isinstance(value, str):
+    """Prompt text from a string, a number, or chat messages (verl's `prompt`: the last user turn).
+
+    Anything else is the wrong type (a list of strings, an object without `content`, a bool); NaN is `nan_value`.
+    """
+    if isinstance(value, str) and not is_nan_text(value):
         return value.strip()
     if isinstance(value, bool):
-        raise BadQuestion(f"question is a bool ({value})")
+        raise WrongType(f"is a bool ({value}), expected text")
+    if is_nan_text(value):
+        raise NanValue(f"is {value!r}, expected text")
+    if is_nan(value):
+        raise NanValue(f"is {value!r}, expected text")
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, Mapping):
         if "content" in value:
             return question_text(value["content"])
-        raise BadQuestion(f"question is an object with keys {sorted(value)[:5]}")
+        raise WrongType(f"is an object with keys {sorted(value)[:5]}, expected text or a chat message")
+    if isinstance(value, list) and value and all(isinstance(m, Mapping) for m in value):
+        users = [m for m in value if m.get("role") == "user"] or value
+        return question_text(users[-1].get("content"))
     if isinstance(value, list):
-        messages = [m for m in value if isinstance(m, Mapping)]
-        if messages:
-            users = [m for m in messages if m.get("role") == "user"] or messages
-            return question_text(users[-1].get("content"))
-        if all(isinstance(v, str) for v in value):
-            return "\n".join(value).strip()
-    raise BadQuestion(f"question has type {type(value).__name__}")
+        raise WrongType("is a list" + (" of strings" if all(isinstance(v, str) for v in value) else "")
+                        + ", expected text or chat messages")
+    raise WrongType(f"is {_kind(value)}, expected text")
 
 
 def _braced(text: str, start: int) -> str | None:

@@ -17,6 +17,9 @@ from experiments.datasets.base import DatasetSpec, Example, LoadResult, RowError
 from experiments.datasets.extract import (
     BadQuestion,
     MissingAnswer,
+    NanValue,
+    WrongType,
+    check_answer,
     domain_gold,
     gsm8k_gold,
     is_empty,
@@ -111,10 +114,6 @@ def lookup(row: dict[str, Any], column: str) -> Any:
     return value
 
 
-def _mapped(row: dict[str, Any], columns: dict[str, str], ours: str, default: str) -> Any:
-    return lookup(row, columns.get(ours, default))
-
-
 def _gold(row: dict[str, Any], spec: DatasetSpec, source: Source | None, domain: str,
           context: dict[str, Any]) -> str:
     """Gold from the answer column, else from the last \\boxed{} of a solution column."""
@@ -124,6 +123,10 @@ def _gold(row: dict[str, Any], spec: DatasetSpec, source: Source | None, domain:
     except KeyError:
         answer = None
     if not is_empty(answer):
+        try:
+            answer = check_answer(answer, domain)
+        except (WrongType, NanValue) as exc:
+            raise type(exc)(f"field {answer_column!r} {exc}") from None
         if source is not None and source.gold is not None:
             return source.gold(answer)
         return domain_gold(domain, answer, context)
@@ -141,10 +144,14 @@ def _to_example(row: dict[str, Any], index: int, item_id: str, spec: DatasetSpec
                 prefix: str) -> Example:
     if source is not None and source.prepare is not None:
         row = source.prepare(row, index)
-    question_value = _mapped(row, spec.columns, "question", source.question if source else "question")
+    question_column = spec.columns.get("question", source.question if source else "question")
+    question_value = lookup(row, question_column)
     if is_empty(question_value):
         raise MissingField("the question is empty")
-    question = question_text(question_value)
+    try:
+        question = question_text(question_value)
+    except (WrongType, NanValue) as exc:
+        raise type(exc)(f"field {question_column!r} {exc}") from None
     if not question:
         raise MissingField("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
@@ -191,6 +198,10 @@ def rows_to_examples(rows: Iterator[RowOrError], spec: DatasetSpec, source: Sour
             result.errors.append(RowError(item_id, "missing_field", detail))
         except MissingAnswer as exc:
             result.errors.append(RowError(item_id, "missing_answer", f"row {index}: {exc}"))
+        except WrongType as exc:
+            result.errors.append(RowError(item_id, "wrong_type", f"row {index}: {exc}"))
+        except NanValue as exc:
+            result.errors.append(RowError(item_id, "nan_value", f"row {index}: {exc}"))
         except BadQuestion as exc:
             reason = "too_long" if isinstance(exc, TooLong) else "bad_question"
             result.errors.append(RowError(item_id, reason, f"row {index}: {exc}"))

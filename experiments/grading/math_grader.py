@@ -1,8 +1,10 @@
 """Math answers (MATH, MATH-500, DeepScaleR): extract the final answer ourselves, judge with math-verify.
 
-We extract the last ``\\boxed{}`` ourselves (rather than letting math-verify scan the whole text) so
-the verdict can report exactly what was graded, and so a response with no final answer is
-``no_answer`` instead of being matched against some intermediate number.
+We extract the last stated final answer ourselves (the later of the last ``\\boxed{}`` and the last
+"final answer is" phrase, so a response that corrects itself is graded on its correction) and report
+exactly what was graded. A response with neither (a bare ``42``, ``3,500``, ``\\dfrac{3}{4}`` or
+``so it is $x = 2$``) falls back to math-verify's own extraction over the response (LaTeX, then
+expressions, as its ``parse`` does); only a response math-verify cannot read either is ``no_answer``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|\banswer\s*:)\s*(?P<rest>[^\n]+)",
     re.IGNORECASE,
 )
+_MATHY_RE = re.compile(r"\s*(?:[-+\u2212$\\(\[{0-9.]|[a-zA-Z]\s*(?:=|<|>|\\[lg]e))")  # starts like math
+# sentence punctuation written inside the closing math delimiter ("$\\frac{1}{3}.$"); an ellipsis stays
+_END_PUNCT_RE = re.compile(r"(?<![.\\])\s*[.,;:](?=\s*(?:\$|\\\]|\\\)))")
 _WS_RE = re.compile(r"\s+|\\[,;:! ]|\\left|\\right")
 _SIMPLE_RE = re.compile(r"(-?)(?:(\d+(?:\.\d+)?)|\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")
 _SEQ_RE = re.compile(r"(\\\{|\(|\[)([^()\[\]{}]*)(\\\}|\)|\])")
@@ -44,8 +49,8 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
     return None
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5`` in ``text``."""
+def last_boxed_at(text: str) -> tuple[int, str] | None:
+    """(position, content) of the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5`` in ``text``."""
     for m in reversed(list(_BOX_RE.finditer(text))):
         i = m.end()
         while i < len(text) and text[i] in " \t":
@@ -53,17 +58,25 @@ def last_boxed(text: str) -> str | None:
         if i < len(text) and text[i] == "{":
             got = _braced(text, i)
             if got is not None:
-                return got[0].strip()
+                return m.start(), got[0].strip()
             continue
         tok = re.match(r"[^\s$}]+", text[i:])
         if tok and tok.group(0).rstrip(".,;:"):
-            return tok.group(0).rstrip(".,;:")
+            return m.start(), tok.group(0).rstrip(".,;:")
     return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5`` in ``text``."""
+    found = last_boxed_at(text)
+    return found[1] if found else None
 
 
 def _clean_phrase(rest: str) -> str:
     """Trim math delimiters and sentence punctuation around a phrase-style answer."""
     s = rest.strip()
+    while nested := _PHRASE_RE.search(s):  # "Final Answer: The final answer is 7.78."
+        s = nested.group("rest").strip()
     inner = last_boxed(s)
     if inner is not None:
         return inner
@@ -76,16 +89,40 @@ def _clean_phrase(rest: str) -> str:
     return s
 
 
-def extract_math_answer(response: str) -> str | None:
-    """The final answer: last box, else the last explicit final-answer phrase, else None."""
-    boxed = last_boxed(response)
-    if boxed:
-        return boxed
+def _mathy(answer: str) -> bool:
+    """Does a phrase answer start like math ("15", "$x$", "x = 2")? "consistent with step 3" after a box does not."""
+    return bool(_MATHY_RE.match(answer))
+
+
+def _extract(response: str) -> tuple[str, str] | None:
+    """(answer, "box" | "phrase"): the last box or the last final-answer phrase, whichever comes later
+    (a phrase after a box counts only when it looks like math)."""
+    boxed = last_boxed_at(response)
     phrases = list(_PHRASE_RE.finditer(response))
-    if phrases:
-        ans = _clean_phrase(phrases[-1].group("rest"))
-        return ans or None
-    return None
+    phrase = _clean_phrase(phrases[-1].group("rest")) if phrases else ""
+    if boxed and boxed[1] and not (phrase and phrases[-1].start() > boxed[0] and _mathy(phrase)):
+        return boxed[1], "box"
+    return (phrase, "phrase") if phrase else None
+
+
+def extract_math_answer(response: str) -> str | None:
+    """The last stated final answer (box or phrase, see `_extract`); None when there is neither."""
+    found = _extract(response)
+    return found[0] if found else None
+
+
+def _mv_parse(text: str) -> list:
+    """math-verify's own extraction (LaTeX then expressions, its `parse` defaults) over a whole response."""
+    from math_verify import parse
+
+    t = _mv_timeout()
+    text = _END_PUNCT_RE.sub("", text)
+    found = parse(text, parsing_timeout=t)
+    stripped = text.strip()
+    bare_latex = "\\" in stripped and "$" not in stripped and "\n" not in stripped and len(stripped) <= 200
+    if not found and bare_latex:
+        found = parse(f"${stripped}$", parsing_timeout=t)  # a bare `\\dfrac{3}{4}` has no delimiters to anchor on
+    return list(found)
 
 
 def gold_answer(gold: str) -> str:
@@ -195,13 +232,32 @@ def math_equal(gold: str, pred: str) -> bool:
     return bool(verify(list(g), list(p), timeout_seconds=t))
 
 
+def _grade_fallback(response: str, gold: str) -> Verdict:
+    """No box and no phrase: grade what math-verify itself reads in the response, as bare math-verify would."""
+    from math_verify import verify
+
+    found = _mv_parse(response)
+    if not found:
+        return no_answer("no \\boxed{} answer, final-answer phrase, or expression math-verify can read")
+    t = _mv_timeout()
+    g = _parse_cached(gold, t)
+    extracted = str(found[-1])
+    correct = bool(g) and bool(verify(list(g), found, timeout_seconds=t))
+    return ok(correct, extracted, "" if correct else f"not equivalent to gold {gold!r} (math-verify extraction)")
+
+
 def grade_math(response: str, gold: str, **_: object) -> Verdict:
     """Grade a math response against a gold answer or gold solution."""
-    pred = extract_math_answer(response)
-    if pred is None:
-        return no_answer("no \\boxed{} answer or final-answer phrase")
     g = gold_answer(str(gold))
+    found = _extract(response)
     if not g:
-        return Verdict(correct=None, extracted=pred, status="error", reason="empty gold answer")
+        return Verdict(correct=None, extracted=found and found[0], status="error", reason="empty gold answer")
+    if found is None:
+        return _grade_fallback(response, g)
+    pred, source = found
     correct = math_equal(g, pred)
+    if not correct and source == "phrase":  # prose around the answer ("The largest $n$ is 34"): let math-verify read it
+        fallback = _grade_fallback(pred, g)
+        if fallback.correct:
+            return fallback
     return ok(correct, pred, "" if correct else f"not equivalent to gold {g!r}")

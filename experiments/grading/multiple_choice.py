@@ -1,8 +1,10 @@
 """Multiple choice (MedQA, GPQA): find the final chosen letter, or an option's text.
 
 Explicit final statements ("Answer: C", ``\\boxed{C}``, ``**C**``) are searched first and the last
-one wins; weaker cues ("option C", a reply that starts with a letter, an option's text on the
-last line) are fallbacks, because long analyses mention every option on the way.
+one wins, so a response that corrects itself is graded on its correction. A quoted letter
+("Answer: 'C'") counts, and so does a lower-case one when it stands alone ("the answer is c.", "(b)"),
+never the article in "the answer is a bit longer". Weaker cues ("option C", a reply that starts with a
+letter, an option's text on the last line) are fallbacks, because long analyses mention every option.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ _BOXED_RE = re.compile(r"\\boxed\s*\{(?P<tail>(?:[^{}]|\{[^{}]*\})*)\}")
 _BOLD_RE = re.compile(r"\*\*\s*\(?(?P<letter>[A-Z])\)?[.):]?\s*\*\*|\*\*\s*\(?(?P<lead>[A-Z])[.):]\s")
 _OPTION_RE = re.compile(r"\b(?:option|choice)\s+\(?(?P<letter>[A-Z])\)?(?![A-Za-z0-9])", re.IGNORECASE)
 _START_RE = re.compile(r"^\s*\(?(?P<letter>[A-Z])(?:\)|\.|:|,|\s*$|\s+-|\s)")
+_QUOTES = "\"'\u2018\u2019\u201c\u201d"
+_Q = f"[{_QUOTES}]"  # one quote character, as a regex class
 _LEAD_RE = re.compile(
-    r"^(?:\s|\*|\$|`|\\boxed\s*\{|\\text(?:bf)?\s*\{|\\mathrm\s*\{|\{|:|-|"
+    r"^(?:\s|\*|\$|`|" + _Q + r"|\\boxed\s*\{|\\text(?:bf)?\s*\{|\\mathrm\s*\{|\{|:|-|"
     r"(?:option|choice|letter|either|both)\b)*",
     re.IGNORECASE,
 )
-_LETTER_RE = re.compile(r"\(?(?P<l>[A-Z])\)?(?![A-Za-z0-9'])")
+_LETTER_RE = re.compile(r"(?P<open>\(?)(?P<l>[A-Za-z])(?P<close>\)?)(?P<q>" + _Q + r"?)(?![A-Za-z0-9'])")
+_ALONE_RE = re.compile(r"\s*(?:$|[.,;:!?)\]*`$]|" + _Q + ")")  # a lower-case letter must stand alone
 _MORE_RE = re.compile(
     r"\s*(?:,|and|or|&|/|\+)\s*(?:(?:option|choice)\s+)?\(?(?P<l>[A-Z])\)?(?![A-Za-z0-9'])", re.IGNORECASE
 )
@@ -52,9 +57,12 @@ def _letters_in_tail(tail: str, allowed: str) -> list[str]:
     """Letters chosen at the start of a final statement: 'A', '(B) text', 'A and C' -> ['A','C']."""
     rest = tail[_LEAD_RE.match(tail).end() :]
     m = _LETTER_RE.match(rest)
-    if not m or m.group("l") not in allowed:
+    if not m or m.group("l").upper() not in allowed:
         return []
-    out = [m.group("l")]
+    marked = m.group("open") or m.group("close") or m.group("q")
+    if m.group("l").islower() and not (marked or _ALONE_RE.match(rest, m.end())):
+        return []
+    out = [m.group("l").upper()]
     pos = m.end()
     while True:
         more = _MORE_RE.match(rest, pos)
@@ -101,7 +109,7 @@ def extract_choice(response: str, options: dict[str, str]) -> list[str]:
     if weak:
         return [weak[-1]]
     stripped = response.strip()
-    only = re.fullmatch(r"\(?([A-Za-z])\)?[.):]?", stripped)  # the whole reply is one letter, any case
+    only = re.fullmatch(_Q + r"?\(?([A-Za-z])\)?" + _Q + r"?[.):]?", stripped)  # the reply is one letter
     if only and only.group(1).upper() in allowed:
         return [only.group(1).upper()]
     m = _START_RE.match(stripped)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from experiments.grading.math_grader import last_boxed
+from experiments.grading.math_grader import last_boxed_at
 from experiments.grading.verdict import Verdict, error, no_answer, ok
 
 REL_TOL = 1e-6
@@ -25,6 +25,7 @@ _NUM = (
 _NUM_RE = re.compile(r"(?<![\w.])" + _NUM)
 _HASH_RE = re.compile(r"####\s*([^\n]*)")
 _PHRASE_RE = re.compile(r"\banswer\s*(?:is\b\s*[:=]?|[:=])\s*(?P<rest>[^\n]*)", re.IGNORECASE)
+_LEAD_RE = re.compile(r"[\s*_`'\"(\[:=~\u2248]*(?:(?:about|approximately|approx\.?|exactly)\s+)?")
 _FRAC_RE = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LATEX_NOISE_RE = re.compile(r"\\(?:text|mathrm|textbf|mathbf)\s*\{([^{}]*)\}|\\[,;:! ]|\\%|\\\$|[{}]")
 
@@ -67,18 +68,31 @@ def _first(text: str) -> tuple[str, Fraction, bool] | None:
     return nums[0] if nums else None
 
 
-def extract_number(response: str) -> tuple[str, Fraction, bool] | None:
-    """``#### N`` > last ``\\boxed{N}`` > last "the answer is N" > last number in the text."""
-    hashes = _HASH_RE.findall(response)
-    for h in reversed(hashes):
-        got = _first(h)
-        if got:
-            return got
-    boxed = last_boxed(response)
+def _leading(text: str) -> tuple[str, Fraction, bool] | None:
+    """The number a phrase's rest starts with ("the answer is **$18**"), not one further on ("is correct in 2")."""
+    plain = _delatex(text)
+    m = _NUM_RE.match(plain, _LEAD_RE.match(plain).end())
+    value = _to_value(m) if m else None
+    return (m.group(0).strip(), *value) if m and value else None
+
+
+def _stated(response: str) -> list[tuple[int, tuple[str, Fraction, bool]]]:
+    """(position, number) of every explicit final statement: ``#### N``, the last box, "the answer is N"."""
+    found = [(m.start(), _first(m.group(1))) for m in _HASH_RE.finditer(response)]
+    boxed = last_boxed_at(response)
     if boxed is not None:
-        got = _first(boxed)
-        if got:
-            return got
+        found.append((boxed[0], _first(boxed[1])))
+    found += [(m.start(), _leading(m.group("rest"))) for m in _PHRASE_RE.finditer(response)]
+    return [(pos, num) for pos, num in found if num is not None]
+
+
+def extract_number(response: str) -> tuple[str, Fraction, bool] | None:
+    """The last stated answer (``#### N``, ``\\boxed{N}`` or "the answer is N", whichever comes last, so a
+    response that corrects itself is graded on its correction), else the last number after an "answer" phrase,
+    else the last number in the text."""
+    stated = _stated(response)
+    if stated:
+        return max(stated, key=lambda item: item[0])[1]
     for m in reversed(list(_PHRASE_RE.finditer(response))):
         got = _first(m.group("rest"))
         if got:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.screen import Screen
@@ -81,3 +81,36 @@ class ConsoleScreen(Screen):
         self.app.call_from_thread(self.notify, done, title=action)
         if self.is_attached:
             self.app.call_from_thread(self.after_job)
+
+
+class PollingScreen(ConsoleScreen):
+    """A screen over one run's files: `read()` runs in a thread worker on the app's poll interval (one read at a
+    time; a slow disk skips ticks), then `apply(*result)` on the UI thread while the screen is still shown."""
+
+    _poller: Worker | None = None
+
+    def start_polling(self) -> None:
+        self.poll()
+        if self.console.poll_interval:
+            self.set_interval(self.console.poll_interval, self.poll)
+
+    def poll(self) -> None:
+        if self._poller is not None and self._poller.is_running:
+            return
+        self._poller = self._read()
+
+    @work(thread=True, exit_on_error=False, name="read run", group="run-poll")
+    def _read(self) -> None:
+        result = self.read()
+        self.app.call_from_thread(self._apply_read, result)
+
+    def _apply_read(self, result: tuple[Any, ...]) -> None:
+        if self.is_attached:  # popped while a worker was reading
+            self.apply(*result)
+
+    def read(self) -> tuple[Any, ...]:
+        """File reads (worker thread); the tuple is handed to `apply`."""
+        return ()
+
+    def apply(self, *result: Any) -> None:
+        """Render what `read` returned (UI thread)."""

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from experiments.store import RunStore
+from experiments.textsafe import inert
 from experiments.views import (
     RECORD_COLUMNS,
     VERDICTS,
@@ -113,7 +114,7 @@ class RecordsScreen(ConsoleScreen):
         start = len(self.rows)
         self.rows.extend(page)
         for offset, record in enumerate(page):
-            cells: list[str | Text] = list(record_cells(record))
+            cells: list[str | Text] = [inert(cell) for cell in record_cells(record)]
             cells[VERDICT_COLUMN] = Text(str(cells[VERDICT_COLUMN]), style=VERDICT_STYLES[verdict(record)])
             table.add_row(*cells, key=str(start + offset))
         if first and self.rows:

@@ -6,18 +6,18 @@ import time
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
-from textual.worker import Worker
 
 from experiments.events import Event, LogEvent
 from experiments.runstate import EventTail, RunState
 from experiments.store import RunStore
+from experiments.textsafe import inert
 from experiments.views import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
-from tui_app.screens.base import ConsoleScreen, PaletteCommand
+from tui_app.screens.base import PaletteCommand, PollingScreen
 from tui_app.widgets.status import STATUS_STYLES
 
 MAX_BAD_ROWS = 500
@@ -29,7 +29,7 @@ def log_line(event: LogEvent) -> str:
     return f"{stamp} {event.level:<7} {event.message}"
 
 
-class RunScreen(ConsoleScreen):
+class RunScreen(PollingScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("o", "open_records", "Records"),
@@ -38,6 +38,7 @@ class RunScreen(ConsoleScreen):
         Binding("R", "force_resume", "Force resume"),
         Binding("n", "next_stage", "Next stage"),
         Binding("k", "calibration", "Calibration"),
+        Binding("g", "guided", "Guided view"),  # shown only for a guided run (check_action)
     ]
 
     def __init__(self, store: RunStore) -> None:
@@ -49,7 +50,6 @@ class RunScreen(ConsoleScreen):
         self.errors: list[dict[str, Any]] = []
         self._tail = EventTail(store.events_path)
         self._errors_sig: tuple[int, int] | None = (-1, -1)  # never a real stat: the first poll reads
-        self._poller: Worker | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -76,18 +76,10 @@ class RunScreen(ConsoleScreen):
         table.add_column("item", key="item")
         table.add_column("reason", key="reason")
         table.add_column("detail", key="detail")
-        self.poll()
-        if self.console.poll_interval:
-            self.set_interval(self.console.poll_interval, self.poll)
+        self.start_polling()
 
     # -- polling: file reads in a thread, rendering on the UI thread, at most once per tick ---------------
-    def poll(self) -> None:
-        if self._poller is not None and self._poller.is_running:
-            return
-        self._poller = self._read()
-
-    @work(thread=True, exit_on_error=False, name="read run", group="run-poll")
-    def _read(self) -> None:
+    def read(self) -> tuple[list[Event], dict[str, Any], list[dict[str, Any]] | None]:
         events = self._tail.poll()
         manifest = self.store.manifest()
         errors = None
@@ -99,21 +91,22 @@ class RunScreen(ConsoleScreen):
         if sig != self._errors_sig:
             errors = self.store.errors()
             self._errors_sig = sig
-        self.app.call_from_thread(self.apply, events, manifest, errors)
+        return events, manifest, errors
 
-    def apply(self, events: list[Event], manifest: dict[str, Any],
+    def apply(self, events: list[Event], manifest: dict[str, Any],  # type: ignore[override]
               errors: list[dict[str, Any]] | None) -> None:
-        if not self.is_attached:  # popped while a worker was reading
-            return
         new_logs = []
         for event in events:
             self.state.consume(event)
             if isinstance(event, LogEvent):
-                new_logs.append(log_line(event))
+                new_logs.append(inert(log_line(event)))
         status = status_of(manifest)
         if events or manifest != self.manifest or status != self.status:
+            guided_before = self.is_guided
             self.manifest, self.status = manifest, status
             self.render_run(new_logs)
+            if self.is_guided != guided_before:
+                self.refresh_bindings()
         if errors is not None:
             self.errors = errors
             self.render_errors()
@@ -122,7 +115,7 @@ class RunScreen(ConsoleScreen):
         info = Text()
         for i, (label, value) in enumerate(run_info(self.manifest, self.status)):
             info.append(("  " if i else "") + f"{label} ", style="dim")
-            info.append(value, style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
+            info.append(inert(value), style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
         self.query_one("#run-info", Static).update(info)
 
         state, bar = self.state, self.query_one("#progress", ProgressBar)
@@ -138,7 +131,7 @@ class RunScreen(ConsoleScreen):
         self.query_one("#metrics", Static).update(metrics or "(no metrics)")
         if new_logs:  # a long run opened late: only the tail the widget keeps anyway
             self.query_one("#log", Log).write_lines(new_logs[-LOG_LINES:])
-        self.query_one("#summary", Static).update(summary_text(self.manifest) or self._summary_pending())
+        self.query_one("#summary", Static).update(inert(summary_text(self.manifest) or self._summary_pending()))
 
     def _summary_pending(self) -> str:
         if self.status in ("running", "queued"):
@@ -149,15 +142,15 @@ class RunScreen(ConsoleScreen):
         table = self.query_one("#bad-items", DataTable)
         table.clear()
         for error in self.errors[:MAX_BAD_ROWS]:
-            table.add_row(*error_cells(error))
+            table.add_row(*(inert(cell) for cell in error_cells(error)))
         more = f", first {MAX_BAD_ROWS} shown" if len(self.errors) > MAX_BAD_ROWS else ""
         self.query_one("#bad-title", Static).update(f"Bad items ({len(self.errors)}{more})")
 
     @on(DataTable.RowSelected, "#bad-items")
     def _bad_item_selected(self, event: DataTable.RowSelected) -> None:
         error = self.errors[event.cursor_row]
-        self.notify(str(error.get("detail") or "(no detail)"), title=f"{error.get('item_id')}: "
-                    f"{error.get('reason')}", timeout=15, markup=False)
+        self.notify(inert(error.get("detail") or "(no detail)"), title=inert(f"{error.get('item_id')}: "
+                    f"{error.get('reason')}"), timeout=15, markup=False)
 
     # -- actions ------------------------------------------------------------------------------------------
     def after_job(self) -> None:
@@ -182,6 +175,19 @@ class RunScreen(ConsoleScreen):
     def action_force_resume(self) -> None:
         self.resume_run(self.store.run_id, self.status, force=True)
 
+    @property
+    def is_guided(self) -> bool:
+        return self.manifest.get("stage") == "guided"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.is_guided if action == "guided" else True
+
+    def action_guided(self) -> None:
+        from tui_app.screens.guided import GuidedScreen
+
+        if self.is_guided:
+            self.app.push_screen(GuidedScreen(self.store))
+
     def action_next_stage(self) -> None:
         nxt = self.manifest.get("next_run")
         if not nxt:
@@ -196,4 +202,5 @@ class RunScreen(ConsoleScreen):
             ("Resume run", "Restart this run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete this run's chunks and recompute", self.action_force_resume),
             ("Next stage", "Open the run this one launched", self.action_next_stage),
-        ]
+        ] + ([("Guided view", "Tokens in two colours, their statistics, the (c, k) grid", self.action_guided)]
+             if self.is_guided else [])

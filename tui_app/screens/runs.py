@@ -8,13 +8,24 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from experiments.stages import STAGES
 from experiments.store import RunStore
+from experiments.textsafe import inert
 from experiments.views import RunRow, RunsIndex
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.status import status_text
 
 COLUMNS = (("id", "id"), ("stage", "stage"), ("status", "status"), ("progress", "progress"),
            ("records", "records"), ("errors", "errors"), ("created", "created"), ("title", "title"))
+DEMO_LIMIT = 20
+
+
+def demo_text() -> str:
+    from experiments.pipelines import DEMO_SOURCE  # datasets import lazily: the home screen starts fast
+
+    return f"{DEMO_LIMIT} {DEMO_SOURCE} questions on the embedded model"
+
+
 CELL_KEYS = ("progress", "records", "errors", "created", "title")  # RunRow.cells() order
 
 
@@ -23,11 +34,14 @@ class RunsScreen(ConsoleScreen):
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
         Binding("k", "calibration", "Calibration", show=False),  # evaluation/delegation runs only
+        Binding("n", "new_run", "New run"),
+        Binding("e", "clone_run", "Clone + edit"),
         Binding("d", "demo", "Demo"),
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("g", "refresh", "Refresh", show=False),
+        Binding("G", "guided", "Guided view"),  # shown only when the selected run is guided (check_action)
     ]
 
     def __init__(self) -> None:
@@ -86,23 +100,24 @@ class RunsScreen(ConsoleScreen):
                     table.update_cell(row.id, "status", status_text(row.status))
                 for key, value, before in zip(CELL_KEYS, row.cells(), old.cells(), strict=True):
                     if value != before:
-                        table.update_cell(row.id, key, value)
+                        table.update_cell(row.id, key, inert(value))
         else:
             selected = self.selected_run_id()
             table.clear()
             for row in rows:
                 progress, records, errors, created, title = row.cells()
                 table.add_row(row.id, row.stage, status_text(row.status), progress, records, errors, created,
-                              title, key=row.id)
+                              inert(title), key=row.id)
             if selected in order:
                 table.move_cursor(row=order.index(selected), animate=False)
         self.rows = {r.id: r for r in rows}
         self.order = order
+        self.refresh_bindings()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not rows
         if not rows:
             empty.update(f"No runs under {self.console.home / 'runs'} yet. Press d to launch the demo "
-                         "(20 GSM8K questions on the embedded model: inference, grading, tagging).")
+                         f"({demo_text()}), or n to fill in a new run.")
 
     def selected_run_id(self) -> str | None:
         table = self.query_one("#runs", DataTable)
@@ -118,6 +133,25 @@ class RunsScreen(ConsoleScreen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open_run()
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _row_highlighted(self) -> None:
+        self.refresh_bindings()  # the Guided view binding follows the selected run's stage
+
+    def _selected_is_guided(self) -> bool:
+        if not self.rows:  # also: not composed yet
+            return False
+        row = self.rows.get(self.selected_run_id() or "")
+        return row is not None and row.stage == "guided"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._selected_is_guided() if action == "guided" else True
+
+    def action_guided(self) -> None:
+        from tui_app.screens.guided import GuidedScreen
+
+        if self._selected_is_guided() and (store := self._store()):
+            self.app.push_screen(GuidedScreen(store))
 
     def _store(self) -> RunStore | None:
         run_id = self.selected_run_id()
@@ -160,6 +194,30 @@ class RunsScreen(ConsoleScreen):
         run_id = self.selected_run_id()
         self.resume_run(run_id, self._status(run_id), force=True)
 
+    def action_new_run(self) -> None:
+        from tui_app.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen())
+
+    def action_clone_run(self) -> None:
+        """The launch form, prefilled from the selected run's spec.toml."""
+        import tomllib
+
+        from tui_app.screens.launch import LaunchScreen
+
+        if not (store := self._store()):
+            return
+        try:
+            data = tomllib.loads(store.spec_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            self.notify(f"cannot read {store.run_id}'s spec: {exc}", severity="error")
+            return
+        stage = str(data.get("stage", ""))
+        if stage not in STAGES:
+            self.notify(f"{store.run_id}: unknown stage {stage!r}", severity="error")
+            return
+        self.app.push_screen(LaunchScreen(stage, data, source_run=store.run_id))
+
     def action_demo(self) -> None:
         self.notify("launching the demo pipeline…", timeout=3)
         self._launch_demo()
@@ -169,13 +227,16 @@ class RunsScreen(ConsoleScreen):
         from experiments import jobs
         from experiments.pipelines import demo_spec
 
-        run_id = jobs.launch(demo_spec(limit=20), self.console.home)
+        run_id = jobs.launch(demo_spec(limit=DEMO_LIMIT), self.console.home)
         self.app.call_from_thread(self.notify, f"demo launched: {run_id}", title="demo")
         self.app.call_from_thread(self.action_refresh)
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [
-            ("Launch demo", "Inference, grading and tagging of 20 GSM8K questions", self.action_demo),
+            ("New run", "The launch form: any stage, fields from its spec", self.action_new_run),
+            ("Clone run with edits", "The launch form, prefilled from the selected run's spec",
+             self.action_clone_run),
+            ("Launch demo", f"Inference, grading and tagging: {demo_text()}", self.action_demo),
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
             ("Open calibration", "Calibration tables and plots of the selected evaluation/delegation run",
@@ -184,4 +245,5 @@ class RunsScreen(ConsoleScreen):
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),
             ("Refresh runs", "Re-read the runs folder now", self.action_refresh),
-        ]
+        ] + ([("Guided view", "The selected guided run: tokens in two colours, statistics, the (c, k) grid",
+               self.action_guided)] if self._selected_is_guided() else [])

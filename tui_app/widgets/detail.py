@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from experiments.textsafe import inert
 from experiments.views import record_sections, verdict
 from tui_app.widgets.status import VERDICT_STYLES
 
@@ -21,7 +22,7 @@ def render_record(record: dict[str, Any] | None) -> Text:
         text.append(title.upper(), style="bold cyan")
         text.append("\n")
         style = VERDICT_STYLES.get(verdict(record), "") if title == "verdict" else ""
-        text.append(body, style=style)
+        text.append(inert(body), style=style)
     return text
 
 

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from experiments.cli_common import add_follow_args, launch_and_follow
 from experiments.grading.grade_file import grade_file
+from experiments.textsafe import inert
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                        title=f"grade {args.run}")
 
     def done(stores: list) -> None:
-        print("\n" + format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", [])))
+        print("\n" + inert(format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", []))))
 
     return launch_and_follow(spec, args, done)
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 args.in_path, args.out_path, workers=args.workers, timeout=args.timeout, progress=update
             )
     except (OSError, ValueError) as e:
-        print(f"grade-file: {e}", file=sys.stderr)
+        print(inert(f"grade-file: {e}"), file=sys.stderr)
         return 1
     total = summary["total"]
     print(f"graded {total} answers in {summary['elapsed_s']:.2f}s ({summary['answers_per_s']:.1f} answers/s)")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.textsafe import inert
 
 
 def judging_spec(args: argparse.Namespace) -> Any:
@@ -49,9 +50,9 @@ def print_judge_summary(manifest: dict[str, Any]) -> None:
     print(f"usage: {usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion "
           f"tokens, {cost}")
     if summary.get("accuracy"):
-        print("\naccuracy by the judge\n" + format_accuracy(summary["accuracy"]))
+        print("\naccuracy by the judge\n" + inert(format_accuracy(summary["accuracy"])))
     if summary.get("agreement"):
-        print("\n" + format_agreement(summary["agreement"]))
+        print("\n" + inert(format_agreement(summary["agreement"])))
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
@@ -65,7 +66,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     if not any(r.get("correct") is not None for r in records):
         raise ValueError(f"run {store.run_id} has no rule verdicts to compare with (judge a graded run)")
     table = agreement_table(records)
-    print(json.dumps(table, indent=2) if args.json else format_agreement(table))
+    print(json.dumps(table, indent=2) if args.json else inert(format_agreement(table)))
     return 0
 
 

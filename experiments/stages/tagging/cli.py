@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.textsafe import inert
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         print("\ntokens: " + json.dumps(summary.get("tokens", {})))
         if summary.get("subsample"):
             print("subsample: " + json.dumps(summary["subsample"]))
-        print("\n" + format_accuracy(summary.get("accuracy", [])))
+        print("\n" + inert(format_accuracy(summary.get("accuracy", []))))
         print(f"outputs: {stores[-1].outputs_dir}")
 
     return launch_and_follow(spec, args, done)
