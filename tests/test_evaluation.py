@@ -95,6 +95,17 @@ def test_scoring_pass_is_the_softmax_over_the_two_tokens(embedded_model: str) ->
     scorer.close()
 
 
+def lora_adapter(model_path: str, out: Path) -> str:
+    """A fresh peft LoRA adapter of the embedded model (zero-initialised B: the base model's outputs)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_path),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(out)
+    return str(out)
+
+
 def inference_records() -> list[dict[str, Any]]:
     base = {"sample_idx": 0, "domain": "gsm8k", "source": "arith", "model": "smollm2-135m", "prompt_tokens": 10,
             "completion_tokens": 5, "finish_reason": "stop"}
@@ -111,12 +122,16 @@ def inference_records() -> list[dict[str, Any]]:
     ]
 
 
-def test_stage_over_an_inference_run(home: Path) -> None:
+def test_stage_over_an_inference_run(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli import main
+
     source = RunStore.create(spec_to_toml(InferenceSpec()), "inference", home)
     source.write_chunk(0, inference_records()[:2])
     source.write_chunk(1, inference_records()[2:])
-    spec = EvaluationSpec(input_run=source.run_id, p_confident="logprobs")
-    store = wait_done(jobs.launch(spec, home), home)
+    assert main(["evaluate", "--run", source.run_id, "--p-confident", "logprobs", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "Token distribution" in printed and "calibration_accuracy  50.0%" in printed, printed
+    store = RunStore.open("evaluation-", home)
     records = {r["example_id"]: r for r in store.records()}
     assert {k: (r["correct"], r["confident"], r["calibrated"]) for k, r in records.items()} == {
         "a": (True, True, True), "b": (False, False, True), "c": (False, True, False), "d": (True, None, False)}
@@ -133,10 +148,14 @@ def test_stage_over_an_inference_run(home: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.usefixtures("one_torch_thread")
-def test_stage_generates_with_the_embedded_model_and_scores(home: Path, embedded_model: str) -> None:
+def test_stage_generates_with_the_embedded_model_and_scores(home: Path, embedded_model: str, tmp_path: Path) -> None:
+    adapter = lora_adapter(embedded_model, tmp_path / "adapter")
     spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=3), backend=BackendSpec(options={"batch_size": 3}),
-                          sampling=SamplingSpec(max_tokens=12), chunk_size=2)
+                          sampling=SamplingSpec(max_tokens=12), chunk_size=2, adapter=adapter)
     store = wait_done(jobs.launch(spec, home), home)
+    # the adapter reached the engine, and the scoring pass ran on that same engine (one model load)
+    assert store.manifest()["backend"]["adapter"] == adapter
+    assert store.manifest()["scoring"]["adapter"] == adapter
     records = store.records()
     assert len(records) == 3 and len(store.done_chunks()) == 2
     for r in records:  # the base model writes no token: all missing, P from the scoring pass at the answer's end

@@ -12,7 +12,7 @@ from textual.containers import Grid, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from experiments.stages.evaluation.views import CalibrationView, Plot, calibration_view, cell
+from experiments.stages.evaluation.views import CalibrationView, Plot, calibration_view, row_cells
 from experiments.store import RunStore
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 
@@ -84,7 +84,7 @@ class CalibrationScreen(ConsoleScreen):
             widget = DataTable(id=f"table-{table.name}", cursor_type="row", zebra_stripes=True)
             await tables.mount(Static(table.title, classes="cal-title", markup=False), widget)
             widget.add_columns(*table.columns)
-            widget.add_rows([[cell(row.get(c), c) for c in table.columns] for row in thinned(table.rows)])
+            widget.add_rows([row_cells(table, row) for row in thinned(table.rows)])
         plots = self.query_one("#cal-plots", Grid)
         await plots.remove_children()
         for plot in view.plots:

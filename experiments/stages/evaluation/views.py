@@ -149,9 +149,14 @@ def cell(value: Any, column: str = "") -> str:
     return f"{value:.4g}"
 
 
+def row_cells(table: Table, row: dict[str, Any]) -> list[str]:
+    """A row's display cells; a metrics table's `value` is formatted as the metric it holds."""
+    return [cell(row.get(c), str(row.get("metric")) if c == "value" else c) for c in table.columns]
+
+
 def text_table(table: Table) -> str:
     """A plain-text table (the CLI's output)."""
     from tabulate import tabulate
 
-    rows = [[cell(r.get(c), c) for c in table.columns] for r in table.rows]
+    rows = [row_cells(table, r) for r in table.rows]
     return f"{table.title}\n" + tabulate(rows, headers=table.columns, tablefmt="simple")
