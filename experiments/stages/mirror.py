@@ -1,5 +1,6 @@
-"""Stages that transform another run's records chunk by chunk (evaluation over an inference run, delegation over
-an evaluation run): their chunks mirror the input run's, so a resume skips the chunks already written."""
+"""Stages that transform another run's records chunk by chunk (tagging over a graded run, evaluation over an
+inference run, delegation over an evaluation run): their chunks mirror the input run's, so a resume skips the
+chunks already written."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def map_chunks(source: RunStore, ctx: StageContext, compute: Callable[[list[dict
             continue
         if store.chunk_done(i):
             emit.chunk(i, "skipped")
-        else:
-            store.write_chunk(i, compute(source.read_chunk(i)))
-            emit.chunk(i, "computed")
-        done += len(store.read_chunk(i))
+            done += len(store.read_chunk(i))
+            continue
+        written = store.write_chunk(i, compute(source.read_chunk(i)))
+        emit.chunk(i, "computed", written)
+        done += written
         emit.progress(done, total, unit=unit)
     emit.progress(done, total, unit=unit, force=True)
