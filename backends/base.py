@@ -6,6 +6,7 @@ so any engine (transformers, vLLM, an HTTP server) plugs in behind the same thre
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -60,6 +61,14 @@ class GenerationResult:
     logprobs: list[TokenLogprob] | None = None
     error: str | None = None  # set when finish_reason == "error" (e.g. prompt too long with truncation=error)
     prompt_truncated: bool = False
+
+
+def request_seed(base: int | None, key: Any) -> int | None:
+    """Per-request seed derived from the run seed and the request key: the same request samples the same text
+    whatever it is batched with or whenever it is scheduled (a chunk recomputed after a resume included)."""
+    if base is None:
+        return None
+    return (base ^ zlib.crc32(repr(key).encode())) & 0x7FFFFFFF
 
 
 class PromptTooLong(ValueError):

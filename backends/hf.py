@@ -2,14 +2,16 @@
 
 Requests arrive as a lazy iterable; they are grouped into batches of `batch_size` prompts (each expanded to `n`
 sequences) and each batch's results are yielded as soon as it finishes, so callers can commit chunks while
-generation goes on. Sampling is seeded per batch from the request keys, so a recomputed chunk is reproducible.
+generation goes on. With a seed, every sample draws from its own RNG seeded from (seed, request key, sample
+index), so a request samples the same text whatever it is batched with: a chunk recomputed after a resume is
+identical. Logprobs are read from the raw logits (as vLLM reports them).
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from backends.base import (
@@ -19,9 +21,17 @@ from backends.base import (
     SamplingParams,
     TokenLogprob,
     Truncation,
+    request_seed,
 )
 from backends.embedded import resolve_model
 from backends.prompt_fit import fit_prompt
+
+
+def adapter_tokenizer(adapter: str | None) -> str | None:
+    """An adapter folder saved with its tokenizer (added confidence tokens) supplies the tokenizer."""
+    if adapter and any((Path(adapter) / name).exists() for name in ("tokenizer.json", "tokenizer_config.json")):
+        return adapter
+    return None
 
 
 def pick_device(device: str | None) -> str:
@@ -43,7 +53,7 @@ class HFGenerator:
         dtype: str = "auto",
         max_prompt_length: int | None = None,
         truncation: Truncation = "left",
-        adapter: str | None = None,
+        adapter: str | None = None,  # a peft adapter folder (e.g. an sft run's outputs/adapter)
         progress: Any = None,
     ) -> None:
         import torch
@@ -55,7 +65,7 @@ class HFGenerator:
         self.batch_size = max(1, batch_size)
         self.max_prompt_length = max_prompt_length
         self.truncation = truncation
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self.tokenizer = AutoTokenizer.from_pretrained(adapter_tokenizer(adapter) or self.path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -64,6 +74,8 @@ class HFGenerator:
         if adapter:
             from peft import PeftModel
 
+            if len(self.tokenizer) > self.model.get_input_embeddings().weight.shape[0]:
+                self.model.resize_token_embeddings(len(self.tokenizer))  # the adapter's added tokens
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()
         self.adapter = adapter
@@ -92,28 +104,31 @@ class HFGenerator:
     def _generate_batch(
         self, batch: list[tuple[GenerationRequest, list[int], bool]], params: SamplingParams
     ) -> Iterator[GenerationResult]:
+        """One row per sample when sampling (each with its own seeded RNG), one per prompt when greedy."""
         import torch
 
-        pad = self.tokenizer.pad_token_id
-        width = max(len(ids) for _, ids, _ in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (_, ids, _) in enumerate(batch):
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids):] = 1
         sample = params.temperature > 0
         copies = params.n if sample else 1  # greedy samples are identical: decode once, repeat
-        if params.seed is not None:
-            torch.manual_seed(params.seed ^ zlib.crc32(repr(batch[0][0].key).encode()))
+        rows = [entry for entry in batch for _ in range(copies)]
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for _, ids, _ in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (_, ids, _) in enumerate(rows):
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids):] = 1
         kwargs: dict[str, Any] = dict(
             max_new_tokens=params.max_tokens,
-            do_sample=sample,
-            num_return_sequences=copies,
             pad_token_id=pad,
             return_dict_in_generate=True,
-            output_scores=params.logprobs is not None,
+            output_logits=params.logprobs is not None,
+            do_sample=sample and params.seed is None,
         )
-        if sample:
+        if sample and params.seed is not None:  # sample ourselves, per row, then let greedy pick our token
+            seeds = [request_seed(params.seed, (req.key, flat % copies)) for flat, (req, _, _) in enumerate(rows)]
+            kwargs.update(temperature=None, top_p=None, top_k=None,
+                          logits_processor=[seeded_sampler(seeds, params.temperature, params.top_p)])
+        elif sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
@@ -125,12 +140,11 @@ class HFGenerator:
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), **kwargs
             )
-        new_tokens = out.sequences[:, width:].cpu()
+        new_tokens = out.sequences[:, width:].cpu().tolist()
         eos_ids = self._eos_ids()
-        rows = new_tokens.tolist()
         for flat in range(len(batch) * params.n):
             seq = flat if sample else flat // params.n
-            row = rows[seq]
+            row = new_tokens[seq]
             req, ids, truncated = batch[flat // params.n]
             length = next((i for i, t in enumerate(row) if t in eos_ids or t == pad), len(row))
             hit_eos = length < len(row)
@@ -143,7 +157,7 @@ class HFGenerator:
                 finish_reason=finish,
                 prompt_tokens=len(ids),
                 completion_tokens=length + (1 if hit_eos else 0),
-                logprobs=self._logprobs(out.scores, seq, row[:length], params.logprobs)
+                logprobs=self._logprobs(out.logits, seq, row[:length], params.logprobs)
                 if params.logprobs is not None
                 else None,
                 prompt_truncated=truncated,
@@ -198,3 +212,30 @@ class HFGenerator:
 
     def close(self) -> None:
         self.model = None
+
+
+def seeded_sampler(seeds: list[int], temperature: float, top_p: float) -> Any:
+    """A logits processor that samples each row with its own `torch.Generator` (temperature, then top-p) and
+    leaves only the drawn token possible, so `generate` in greedy mode emits it. transformers' sampler draws
+    from one global RNG for the whole batch: a row's text would depend on its neighbours."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SeededSampler(LogitsProcessor):
+        def __init__(self) -> None:
+            self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            probs = torch.softmax(scores.float().cpu() / temperature, dim=-1)
+            if top_p < 1.0:
+                sorted_probs, order = torch.sort(probs, descending=True, dim=-1)
+                outside = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p  # the first token always stays
+                sorted_probs[outside] = 0.0
+                probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+            drawn = torch.cat([torch.multinomial(probs[row], 1, generator=g)
+                               for row, g in enumerate(self.generators)]).to(scores.device)
+            forced = torch.full_like(scores, float("-inf"))
+            forced.scatter_(-1, drawn.unsqueeze(-1), 0.0)
+            return forced
+
+    return SeededSampler()

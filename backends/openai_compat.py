@@ -23,10 +23,17 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Literal
 
-from backends.base import GenerationRequest, GenerationResult, PromptTooLong, SamplingParams, TokenLogprob, Truncation
+from backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    PromptTooLong,
+    SamplingParams,
+    TokenLogprob,
+    Truncation,
+    request_seed,
+)
 from backends.prompt_fit import fit_prompt
 from backends.retry import RetryPolicy, classify
-from backends.vllm_engine import request_seed  # a light import: vllm itself is only imported by VLLMGenerator
 
 Mode = Literal["chat", "completions"]
 USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "retries", "errors")

@@ -17,7 +17,6 @@ import functools
 import itertools
 import os
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from backends.base import (
     SamplingParams,
     TokenLogprob,
     Truncation,
+    request_seed,
 )
 from backends.prompt_fit import fit_prompt
 
@@ -68,14 +68,6 @@ def vllm_available() -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - any import failure (missing CUDA libs, ...) means unusable
         return False, f"{type(exc).__name__}: {exc}"
     return True, str(getattr(vllm, "__version__", "unknown"))
-
-
-def request_seed(base: int | None, key: Any) -> int | None:
-    """Per-request seed derived from the run seed and the request key: the same request samples the same text
-    whatever it is batched with or whenever it is scheduled."""
-    if base is None:
-        return None
-    return (base ^ zlib.crc32(repr(key).encode())) & 0x7FFFFFFF
 
 
 class VLLMGenerator:

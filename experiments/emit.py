@@ -6,7 +6,9 @@ fast stage never floods the file or the TUI.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -14,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.atomic import append_jsonl
 from experiments.events import (
     ArtifactEvent,
     ChunkEvent,
@@ -30,6 +31,10 @@ from experiments.events import (
 )
 
 MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
+TOKEN_INTERVAL = 0.2  # seconds between token_batch writes of one stream
+TOKEN_BATCH = 64  # tokens of one stream that force a write
+
+RATE_WINDOW = 30.0  # seconds of progress the rate is measured over
 
 
 def last_seq(path: Path) -> int:
@@ -56,21 +61,40 @@ class Emitter:
         self.path = events_path
         self.run_id = run_id
         self.worker = worker
-        self._seq = last_seq(events_path)
+        self._seq = 0
+        self._size = -1  # bytes of events.jsonl after our last write; -1: read the tail first
         self._lock = threading.Lock()
         self._pending: dict[str, Callable[[], EventBase]] = {}
         self._last_write: dict[str, float] = {}
         self._rate_window: deque[tuple[float, int]] = deque()
         self.listeners: list[Callable[[EventBase], None]] = []
+        self._tokens: dict[str, list[TokenPiece]] = {}
+        self._tokens_written: dict[str, float] = {}
 
     def _write(self, event: EventBase) -> None:
         with self._lock:
-            self._seq += 1
-            event.seq = self._seq
             event.run_id = self.run_id
-            append_jsonl(self.path, event.model_dump(mode="json"))
+            self._append(event)
         for listener in self.listeners:
             listener(event)
+
+    def _append(self, event: EventBase) -> None:
+        """Allocate `seq` and append under an exclusive lock on the file: data-parallel workers (and a resume's
+        launcher) write one run's events, and seq must order them totally. The tail is re-read only when
+        someone else wrote since our last line."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size != self._size:
+                self._seq = last_seq(self.path)
+            self._seq += 1
+            event.seq = self._seq
+            data = (json.dumps(event.model_dump(mode="json"), ensure_ascii=False, default=str) + "\n").encode()
+            os.write(fd, data)
+            self._size = size + len(data)
+        finally:
+            os.close(fd)  # releases the lock
 
     def _coalesced(self, key: str, make: Callable[[], EventBase], force: bool = False) -> None:
         """Write now if the key's interval has passed, else keep only the latest (built lazily: hot path)."""
@@ -83,6 +107,7 @@ class Emitter:
             self._pending[key] = make
 
     def flush(self) -> None:
+        self.flush_tokens()
         for key in list(self._pending):
             make = self._pending.pop(key, None)
             if make is not None:
@@ -94,14 +119,17 @@ class Emitter:
         self._write(StatusEvent(status=status, message=message))
 
     def progress(self, done: int, total: int | None, unit: str = "items", force: bool = False) -> None:
-        now = time.monotonic()
+        now, ts = time.monotonic(), time.time()
         window = self._rate_window
+        if window and done < window[-1][1]:
+            window.clear()  # progress restarted (a force resume): the old points say nothing about this rate
         window.append((now, done))
-        while now - window[0][0] > 30.0:
-            window.popleft()
+        while len(window) > 1 and now - window[1][0] >= RATE_WINDOW:
+            window.popleft()  # keep one point at or before the window's start: a burst is measured over time
         t0, d0 = window[0]
-        rate = (done - d0) / (now - t0) if now > t0 and done >= d0 else None
-        self._coalesced("progress", lambda: ProgressEvent(done=done, total=total, unit=unit, rate=rate), force)
+        rate = (done - d0) / (now - t0) if now > t0 else None
+        self._coalesced("progress", lambda: ProgressEvent(done=done, total=total, unit=unit, rate=rate, ts=ts),
+                        force)
 
     def metric(self, name: str, value: float, step: int | None = None, force: bool = False) -> None:
         self._coalesced(f"metric:{name}", lambda: MetricEvent(name=name, value=value, step=step), force)
@@ -118,5 +146,24 @@ class Emitter:
     def artifact(self, path: str, kind: str, summary: dict[str, Any] | None = None) -> None:
         self._write(ArtifactEvent(path=path, kind=kind, summary=summary or {}))
 
-    def tokens(self, pieces: list[TokenPiece], stream: str = "0") -> None:
-        self._write(TokenBatchEvent(tokens=pieces, stream=stream))
+    def tokens(self, stream: str, pieces: list[TokenPiece], force: bool = False) -> None:
+        """Buffer a stream's tokens; write one `token_batch` per stream every TOKEN_INTERVAL s or TOKEN_BATCH
+        tokens (guided decoding streams many sequences at once: one event per token would flood the file)."""
+        now = time.monotonic()
+        with self._lock:
+            buf = self._tokens.setdefault(stream, [])
+            buf.extend(pieces)
+            last = self._tokens_written.setdefault(stream, now)
+            due = force or len(buf) >= TOKEN_BATCH or now - last >= TOKEN_INTERVAL
+            batch = self._tokens.pop(stream) if due and buf else None
+            if batch is not None:
+                self._tokens_written[stream] = now
+        if batch is not None:
+            self._write(TokenBatchEvent(stream=stream, tokens=batch))
+
+    def flush_tokens(self) -> None:
+        with self._lock:
+            pending, self._tokens = self._tokens, {}
+        for stream, batch in pending.items():
+            if batch:
+                self._write(TokenBatchEvent(stream=stream, tokens=batch))

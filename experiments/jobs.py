@@ -74,6 +74,14 @@ def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
 def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
            extra: dict[str, Any] | None = None) -> str:
     """Create a run for `spec` and start its worker(s). Returns the run id."""
+    store, spec = prepare(spec, home, extra)
+    start_workers(store, spec, locations.home(home))
+    return store.run_id
+
+
+def prepare(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
+            extra: dict[str, Any] | None = None) -> tuple[RunStore, BaseSpec]:
+    """Validate `spec` (its whole chain, its GPU layout) and create its run, `queued`, with no worker yet."""
     spec = parse_spec(spec) if isinstance(spec, dict) else spec
     validate_chain(spec)
     layout_warning = check_layout(spec)
@@ -84,35 +92,46 @@ def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None 
     input_run = getattr(spec, "input_run", "")
     if input_run:
         manifest_extra["inputs"] = [RunStore.open(input_run, home_path).run_id]
-    store = RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra)
-    start_workers(store, spec, home_path)
-    return store.run_id
+    return RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra), spec
 
 
-def launch_next(spec: BaseSpec, store: RunStore, home: Path | None) -> str:
-    """Launch the first stage of `spec.then` on this run's output, passing the rest of the chain along."""
+def prepare_next(spec: BaseSpec, store: RunStore, home: Path | None) -> tuple[RunStore, BaseSpec]:
+    """The run of the first stage of `spec.then` on this run's output (the rest of the chain passed along),
+    created but not started: the finishing run names it in the same manifest write that says `done`, so
+    whoever follows the chain never sees `done` without its next run."""
     nxt = dict(spec.then[0])
     nxt.setdefault("input_run", store.run_id)
     nxt.setdefault("then", list(spec.then[1:]))
     nxt.setdefault("group", spec.group)
-    return launch(nxt, home)
+    return prepare(nxt, home)
 
 
-def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0) -> str:
-    """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds."""
+def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0,
+           server_grace: float = 15.0) -> str:
+    """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds. Then stop the
+    run's managed vLLM server if it is still up: a worker killed while stopping it would leave it running."""
     store = RunStore.open(run, home)
-    pids = [p for p in store.manifest().get("pids", []) if pid_alive(p)]
+    manifest = store.manifest()
+    terminate([p for p in manifest.get("pids", []) if pid_alive(p)], wait)
+    server = store.manifest().get("server") or {}
+    if server.get("pid") and not server.get("stopped") and pid_alive(server["pid"]):
+        terminate([int(server["pid"])], server_grace)
+        store.update_manifest(server={"stopped": time.time()})
+    if store.manifest().get("status") in ("running", "queued"):
+        store.update_manifest(status="cancelled")
+    return store.run_id
+
+
+def terminate(pids: list[int], grace: float) -> None:
+    """SIGTERM each process group, SIGKILL whatever is still alive after `grace` seconds."""
     for pid in pids:
         _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + grace
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
         if pid_alive(pid):
             _signal_group(pid, signal.SIGKILL)
-    if store.manifest().get("status") in ("running", "queued"):
-        store.update_manifest(status="cancelled")
-    return store.run_id
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -145,7 +164,7 @@ def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = F
         reset.log("force resume: every chunk will be recomputed")
         reset.progress(0, None, force=True)  # readers' progress restarts from zero
     (store.dir / ".finalizing").unlink(missing_ok=True)
-    store.update_manifest(status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
+    store.update_manifest(reopen=True, status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
     start_workers(store, spec, locations.home(home))
     return store.run_id
 

@@ -26,6 +26,7 @@ from experiments.events import (
 )
 
 LOG_TAIL = 200
+RATE_WINDOW = 30.0  # seconds
 TOKEN_TAIL = 5000
 
 
@@ -49,19 +50,25 @@ class RunState:
     artifacts: list[ArtifactEvent] = field(default_factory=list)
     tokens: deque[TokenPiece] = field(default_factory=lambda: deque(maxlen=TOKEN_TAIL))
     events_seen: int = 0
+    # (ts, done) of this attempt's progress: the first point, and the recent window (plus one point before it)
+    _attempt_start: tuple[float, int] | None = field(default=None, repr=False)
+    _window: deque[tuple[float, int]] = field(default_factory=deque, repr=False)
 
     def consume(self, event: Event) -> None:
         self.events_seen += 1
         self.run_id = event.run_id or self.run_id
         self.last_ts = event.ts
         if isinstance(event, StatusEvent):
+            if event.status == "running" and self.status != "running":  # a start or a resume: a new attempt
+                self.started_ts = self.started_ts or event.ts
+                self._attempt_start, self.rate = None, None
+                self._window.clear()
             self.status, self.status_message = event.status, event.message
-            if event.status == "running" and self.started_ts is None:
-                self.started_ts = event.ts
-            if event.status == "running":
-                self.rate = None
+            self.rate = self._rate(self.rate)
         elif isinstance(event, ProgressEvent):
-            self.done, self.total, self.unit, self.rate = event.done, event.total, event.unit, event.rate
+            self.done, self.total, self.unit = event.done, event.total, event.unit
+            self._add_point(event.ts, event.done)
+            self.rate = self._rate(event.rate)
         elif isinstance(event, MetricEvent):
             self.metrics.setdefault(event.name, []).append((event.step, event.value))
         elif isinstance(event, LogEvent):
@@ -75,6 +82,26 @@ class RunState:
             self.artifacts.append(event)
         elif isinstance(event, TokenBatchEvent):
             self.tokens.extend(event.tokens)
+
+    def _add_point(self, ts: float, done: int) -> None:
+        if self._attempt_start is None:
+            self._attempt_start = (ts, done)
+        window = self._window
+        window.append((ts, done))
+        while len(window) > 1 and ts - window[1][0] >= RATE_WINDOW:
+            window.popleft()  # keep one point at or before the window's start: a burst is measured over time
+
+    def _rate(self, reported: float | None) -> float | None:
+        """Units/s from event timestamps: over the last RATE_WINDOW s while running, over the whole attempt
+        (since the last start or resume, so skipped chunks never count) once it has ended."""
+        if not self._window:
+            return self.rate
+        first = self._window[0] if self.status in ("running", "queued") else self._attempt_start
+        assert first is not None
+        last = self._window[-1]
+        if last[0] <= first[0]:
+            return reported if self.status == "running" else None
+        return max(0.0, (last[1] - first[1]) / (last[0] - first[0]))
 
     @property
     def fraction(self) -> float | None:

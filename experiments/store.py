@@ -75,6 +75,23 @@ def status_of(manifest: dict[str, Any]) -> str:
     return status
 
 
+TERMINAL = ("done", "failed", "cancelled")
+STATUS_RANK = {"queued": 0, "running": 1, "done": 2, "failed": 2, "cancelled": 2}
+
+
+class ManifestUnreadable(RuntimeError):
+    """manifest.json is missing or not JSON: a writer must stop rather than replace it with a stand-in."""
+
+
+def status_may_move(current: str | None, new: str, reopen: bool = False) -> bool:
+    """Forward only; a finished status is final, except that `reopen` (resume) sets `queued` again."""
+    if reopen:
+        return new == "queued"
+    if current in TERMINAL:
+        return False
+    return STATUS_RANK.get(new, 0) >= STATUS_RANK.get(str(current), 0)
+
+
 class RunStore:
     """Everything a run writes goes through here; readers (CLI, TUI) use the same class read-only."""
 
@@ -156,25 +173,41 @@ class RunStore:
 
     # -- manifest --------------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
+        """The manifest, or a `failed` stand-in when it cannot be read (for readers only: never written back)."""
+        try:
+            return self._read_manifest()
+        except ManifestUnreadable:
+            return {"id": self.run_id, "status": "failed", "error": "manifest unreadable"}
+
+    def _read_manifest(self) -> dict[str, Any]:
         import json
 
-        for _ in range(3):  # atomic rename means a retry always finds a whole file
+        for attempt in range(3):  # atomic rename means a retry always finds a whole file
             try:
                 return json.loads(self.manifest_path.read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
+            except (FileNotFoundError, json.JSONDecodeError) as exc:
+                if attempt == 2:
+                    raise ManifestUnreadable(f"{self.manifest_path}: {exc}") from exc
                 time.sleep(0.01)
-        return {"id": self.run_id, "status": "failed", "error": "manifest unreadable"}
+        raise AssertionError("unreachable")
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)
 
-    def update_manifest(self, **changes: Any) -> dict[str, Any]:
-        """Read-modify-write under a file lock: data-parallel workers and the launcher update it concurrently."""
+    def update_manifest(self, reopen: bool = False, **changes: Any) -> dict[str, Any]:
+        """Read-modify-write under a file lock: data-parallel workers and the launcher update it concurrently.
+
+        Status only moves forward (queued -> running -> done/failed/cancelled): a late `running` never hides a
+        fast `failed`. Only an explicit `reopen` (resume) takes a finished run back to `queued`. A refused status
+        is dropped; the other changes still land. An unreadable manifest raises instead of being replaced.
+        """
         import fcntl
 
         with open(self.dir / ".manifest.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            manifest = self.manifest()
+            manifest = self._read_manifest()
+            if "status" in changes and not status_may_move(manifest.get("status"), changes["status"], reopen):
+                changes.pop("status")
             for key, value in changes.items():
                 if isinstance(value, dict) and isinstance(manifest.get(key), dict):
                     manifest[key] = {**manifest[key], **value}

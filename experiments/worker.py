@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.emit import Emitter
+from experiments.events import RunStatus
 from experiments.specs import spec_from_toml
 from experiments.stages import stage_finalizer, stage_runner
 from experiments.stages.context import Cancelled, StageContext
@@ -44,15 +45,27 @@ def claim_finalize(store: RunStore) -> bool:
     return True
 
 
+def set_status(ctx: StageContext, status: RunStatus, message: str = "", **changes: Any) -> bool:
+    """Write the status (forward only, see RunStore.update_manifest) and announce it only if it took: a late
+    `running` must not show over a sibling's fast `failed` in the event stream either."""
+    manifest = ctx.store.update_manifest(status=status, **changes)
+    if manifest.get("status") == status:
+        ctx.emit.status(status, message)
+        return True
+    ctx.emit.log(f"worker {ctx.worker + 1}: run already {manifest.get('status')}, not {status} {message}".strip(),
+                 "warning")
+    return False
+
+
 def run_worker(run_dir: Path, worker: int = 0, workers: int = 1, home: Path | None = None) -> int:
     store = RunStore(run_dir)
     spec = spec_from_toml(store.spec_text())
     emit = Emitter(store.events_path, store.run_id, worker)
     ctx = StageContext(store=store, emit=emit, worker=worker, num_workers=workers, home=home)
     signal.signal(signal.SIGTERM, _raise_cancelled)
-    store.update_manifest(status="running", started=time.time())
-    emit.status("running", f"worker {worker + 1}/{workers} pid {os.getpid()}")
     try:
+        if not set_status(ctx, "running", f"worker {worker + 1}/{workers} pid {os.getpid()}", started=time.time()):
+            return 1  # cancelled before it started, or a sibling failed: nothing to do until a resume
         stage_runner(spec.stage)(spec, ctx)
         ctx.stop_local_server()  # before `done`: whoever waits on the run finds its server gone
         emit.flush()
@@ -61,13 +74,11 @@ def run_worker(run_dir: Path, worker: int = 0, workers: int = 1, home: Path | No
         return 0
     except Cancelled:
         emit.log("cancelled: the chunk in flight was dropped", "warning")
-        store.update_manifest(status="cancelled")
-        emit.status("cancelled")
+        set_status(ctx, "cancelled")
         return 1
     except BaseException as exc:  # noqa: BLE001 - any failure must end in a readable status
         emit.log(traceback.format_exc(), "error")
-        store.update_manifest(status="failed", error=f"{type(exc).__name__}: {exc}")
-        emit.status("failed", f"{type(exc).__name__}: {exc}")
+        set_status(ctx, "failed", f"{type(exc).__name__}: {exc}", error=f"{type(exc).__name__}: {exc}")
         return 2
     finally:
         ctx.stop_local_server()
@@ -80,27 +91,41 @@ def finalize(spec: Any, ctx: StageContext) -> None:
     store = ctx.store
     counts = {"records": store.record_count(), "errors": len(store.errors()),
               "chunks_done": len(store.done_chunks())}
-    store.update_manifest(status="done", finished=time.time(), summary=summary, counts=counts)
-    ctx.emit.status("done")
-    if spec.then and not store.manifest().get("next_run"):  # a resumed, re-finalized run launches it once
-        launch_then(spec, ctx)
-    (store.dir / ".finalizing").unlink(missing_ok=True)
+    try:
+        nxt = prepare_next_stage(spec, ctx)
+        links = {"next_run": nxt[0].run_id} if nxt else {}
+        if set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts, **links) and nxt:
+            start_next_stage(nxt[0], nxt[1], ctx)
+        elif nxt:
+            nxt[0].update_manifest(status="cancelled", error=f"its input run {store.run_id} did not finish")
+    finally:
+        (store.dir / ".finalizing").unlink(missing_ok=True)
 
 
-def launch_then(spec: Any, ctx: StageContext) -> None:
-    """Launch the next stage of the chain. This run is done whatever happens here: a failure to launch is a
-    warning and `next_error` in the manifest, never a change of this run's status."""
-    from experiments.jobs import launch_next
+def start_next_stage(nxt: RunStore, spec: Any, ctx: StageContext) -> None:
+    from experiments.jobs import start_workers
 
     try:
-        next_id = launch_next(spec, ctx.store, ctx.home)
-    except Exception as exc:  # noqa: BLE001 - the finished run must stay done
-        message = f"{type(exc).__name__}: {exc}"
-        ctx.emit.log(f"could not launch the next stage ({spec.then[0].get('stage', '?')}): {message}", "warning")
-        ctx.store.update_manifest(next_error=message)
-        return
-    ctx.emit.log(f"launched next stage: {next_id}")
-    ctx.store.update_manifest(next_run=next_id, next_error=None)
+        start_workers(nxt, spec, ctx.home)
+    except Exception as exc:  # noqa: BLE001 - the next run says why it never started; this one stays done
+        nxt.update_manifest(status="failed", error=f"workers did not start: {type(exc).__name__}: {exc}")
+        raise
+    ctx.emit.log(f"launched next stage: {nxt.run_id}")
+
+
+def prepare_next_stage(spec: Any, ctx: StageContext) -> tuple[RunStore, Any] | None:
+    """The next run of a `then` chain, created once (a resumed, re-finalized run does not launch it again).
+    A next stage that cannot be created is logged and recorded; it never changes this run's status."""
+    if not spec.then or ctx.store.manifest().get("next_run"):
+        return None
+    from experiments.jobs import prepare_next
+
+    try:
+        return prepare_next(spec, ctx.store, ctx.home)
+    except Exception as exc:  # noqa: BLE001 - this run is finished whatever its successor does
+        ctx.emit.log(f"could not launch the next stage: {type(exc).__name__}: {exc}", "error")
+        ctx.store.update_manifest(next_error=f"{type(exc).__name__}: {exc}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

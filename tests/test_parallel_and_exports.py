@@ -48,7 +48,7 @@ def test_chunk_id_force_regenerate_and_exports(home: Path, tmp_path: Path, embed
     assert only.done_chunks() == [2] and only.manifest()["status"] == "done"
     assert [r["example_id"] for r in only.records()] == ["gsm8k-test-000002"]
 
-    full = run_to_done(spec(limit=None, dataset=DatasetSpec(source="gsm8k", limit=2), force_regenerate=True), home)
+    full = run_to_done(spec(dataset=DatasetSpec(source="gsm8k", limit=2), force_regenerate=True), home)
     first = full.chunk_path(0).stat().st_mtime_ns
     jobs.resume(full.run_id, home)
     assert jobs.wait(full.run_id, home, timeout=300) == "done"

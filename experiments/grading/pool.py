@@ -44,6 +44,10 @@ class _SoftTimeout(BaseException):
 
 def _worker_main(conn: Connection, soft_timeout: float) -> None:
     """Worker loop: receive pickled items, grade each under a soft SIGALRM limit, send tuples back."""
+    # Ctrl-C and `cancel` (SIGTERM to the run's process group) are the parent's business: a worker killed by them
+    # would turn the item it holds into a "grader process died" error instead of a clean cancellation.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import logging
 
     from experiments.grading import math_grader
@@ -58,7 +62,6 @@ def _worker_main(conn: Connection, soft_timeout: float) -> None:
             raise _SoftTimeout()
 
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     while True:
         try:
             data = conn.recv_bytes()

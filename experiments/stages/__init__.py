@@ -56,6 +56,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("tagging", "TaggingSpec", "confidence-tag a graded or judged run (<CN_..>/<UN_..>)", cli=True),
     Stage("evaluation", "EvaluationSpec", "calibration of a model's confidence tokens: accuracy, AUROC, ECE, Brier, reliability", cli=True, views=True, needs_input=False),  # noqa: E501
     Stage("delegation", "DelegationSpec", "hand uncertain answers to a big model: accuracy/cost table and threshold sweep", cli=True, views=True),  # noqa: E501
+    Stage("guided", "GuidedSpec", "guided decoding: a small base model with a big oracle at points a policy picks",
+          cli=True, views=True, needs_input=False),
+    Stage("sft", "SFTSpec", "LoRA-fine-tune a small model to append its confidence token", cli=True, views=True,
+          needs_input=False),
 )}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,12 @@ from experiments.emit import Emitter
 from experiments.store import RunStore
 
 
-class Cancelled(Exception):
-    """Raised in the worker on SIGTERM: the chunk in flight is dropped (never half-written)."""
+class Cancelled(BaseException):
+    """Raised in the worker on SIGTERM: the chunk in flight is dropped (never half-written).
+
+    A BaseException, like KeyboardInterrupt: the `except Exception` that turns one bad item into an item error
+    (in engines, grading, stages) must never turn a cancellation into one.
+    """
 
 
 @dataclass
@@ -42,7 +47,8 @@ class StageContext:
                                          log_path=self.store.dir / "server.log")
         self.served_model = self._server.model
         self.emit.log(f"server up at {self._server.base_url} in {self._server.startup_s}s (pid {self._server.pid})")
-        self.store.update_manifest(server={"pid": self._server.pid, "base_url": self._server.base_url})
+        self.store.update_manifest(server={"pid": self._server.pid, "base_url": self._server.base_url,
+                                         "stopped": None})
         return self._server.base_url
 
     @property
@@ -53,3 +59,4 @@ class StageContext:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            self.store.update_manifest(server={"stopped": time.time()})  # `cancel` must not signal a reused pid

@@ -14,10 +14,12 @@ from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 
 from experiments.events import Event, LogEvent
 from experiments.runstate import EventTail, RunState
+from experiments.stages.sft.views import is_sft, loss_view
 from experiments.store import RunStore
 from experiments.textsafe import inert
 from experiments.views import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
 from tui_app.screens.base import PaletteCommand, PollingScreen
+from tui_app.widgets.loss_plot import LossPlot
 from tui_app.widgets.status import STATUS_STYLES
 
 MAX_BAD_ROWS = 500
@@ -129,9 +131,20 @@ class RunScreen(PollingScreen):
         self.query_one("#progress-label", Static).update(progress_line(state, self.status))
         metrics = format_metrics(state)
         self.query_one("#metrics", Static).update(metrics or "(no metrics)")
+        self.render_loss_plot()
         if new_logs:  # a long run opened late: only the tail the widget keeps anyway
             self.query_one("#log", Log).write_lines(new_logs[-LOG_LINES:])
         self.query_one("#summary", Static).update(inert(summary_text(self.manifest) or self._summary_pending()))
+
+    def render_loss_plot(self) -> None:
+        """SFT runs: a live loss curve under the metrics line, mounted on the first render."""
+        if not is_sft(self.manifest):
+            return
+        found = self.query(LossPlot)
+        plot = found.first() if found else LossPlot(id="loss-plot")
+        if not found:
+            self.mount(plot, after=self.query_one("#metrics"))
+        plot.show(loss_view(self.state.metrics))
 
     def _summary_pending(self) -> str:
         if self.status in ("running", "queued"):

@@ -1,8 +1,9 @@
 """Inference: dataset + model + sampling -> records (response, finish reason, token counts, optional logprobs).
 
 Examples are cut into chunks of `chunk_size`; a chunk is written (atomically) when the last of its
-examples x n results has come back. Requests for all pending chunks are streamed into the engine in one go, so
-the engine stays full across chunk boundaries; resume skips chunks whose file exists.
+examples x n results has come back; resume skips chunks whose file exists. The engine is fed at most
+`max_chunks_in_flight` chunks at a time (one `generate` call per window of chunks), so a kill -9 loses at most
+that many chunks of work, whatever the backend buffers internally.
 """
 
 from __future__ import annotations
@@ -140,41 +141,66 @@ def requests_for(chunks: list[list[Example]], todo: list[int], spec: InferenceSp
             yield GenerationRequest(key=(i, example.example_id), messages=msgs)
 
 
+def sample_item_id(example_id: str, sample_idx: int, n: int) -> str:
+    """The id a failed sample is recorded under: the example's own id when it has one sample."""
+    return example_id if n == 1 else f"{example_id}#{sample_idx}"
+
+
+class ChunkAssembler:
+    """Collects results into their chunks, records failed samples, writes a chunk when its last result lands."""
+
+    def __init__(self, spec: InferenceSpec, ctx: StageContext, chunks: list[list[Example]], todo: list[int],
+                 total: int, done_on_disk: Any) -> None:
+        self.spec, self.ctx, self.chunks, self.total, self.done_on_disk = spec, ctx, chunks, total, done_on_disk
+        self.n = spec.sampling.n
+        self.by_id = {ex.example_id: ex for i in todo for ex in chunks[i]}
+        self.pending: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
+        self.remaining = {i: len(chunks[i]) * self.n for i in todo}
+        self.messages: dict[str, tuple[dict[str, str], ...]] = {}
+        self.in_flight = 0
+        self.base_done = done_on_disk()  # refreshed when a chunk lands (other workers' chunks count too)
+        self.started, self.generated = time.monotonic(), 0
+
+    def take(self, result: GenerationResult) -> None:
+        store, emit = self.ctx.store, self.ctx.emit
+        chunk_index, example_id = result.key
+        self.remaining[chunk_index] -= 1
+        self.in_flight += 1
+        if result.finish_reason == "error":
+            detail = result.error or ""
+            reason = "prompt_too_long" if "max_prompt_length" in detail else "generation_error"
+            item_id = sample_item_id(example_id, result.sample_idx, self.n)
+            store.add_error(item_id, reason, detail, stage="inference")
+            emit.item_error(item_id, reason, detail)
+        else:
+            example = self.by_id[example_id]
+            self.pending[chunk_index].append(record_from(example, result, self.spec, self.messages[example_id]))
+            self.generated += result.completion_tokens
+        if self.remaining[chunk_index] == 0:
+            written = store.write_chunk(chunk_index, self.pending.pop(chunk_index))
+            self.in_flight -= len(self.chunks[chunk_index]) * self.n
+            emit.chunk(chunk_index, "computed", written)
+            self.base_done = self.done_on_disk()
+        elapsed = time.monotonic() - self.started
+        emit.progress(self.base_done + self.in_flight, self.total, unit="samples")
+        if elapsed > 0:
+            emit.metric("tokens_per_s", self.generated / elapsed)
+
+
 def stream_chunks(spec: InferenceSpec, ctx: StageContext, generator: Any, chunks: list[list[Example]],
                   todo: list[int], total: int, done_on_disk: Any) -> None:
-    store, emit = ctx.store, ctx.emit
-    n = spec.sampling.n
-    by_id = {ex.example_id: ex for i in todo for ex in chunks[i]}
-    pending: dict[int, list[dict[str, Any]]] = {i: [] for i in todo}
-    remaining = {i: len(chunks[i]) * n for i in todo}
-    messages: dict[str, tuple[dict[str, str], ...]] = {}
-    in_flight = 0
-    base_done = done_on_disk()  # refreshed when a chunk lands (other workers' chunks count too)
-    started, generated = time.monotonic(), 0
-    for result in generator.generate(requests_for(chunks, todo, spec, messages), sampling_params(spec)):
-        chunk_index, example_id = result.key
-        example = by_id[example_id]
-        remaining[chunk_index] -= 1
-        in_flight += 1
-        if result.finish_reason == "error":
-            if result.sample_idx == 0:
-                reason = "prompt_too_long" if "max_prompt_length" in (result.error or "") else "generation_error"
-                store.add_error(example_id, reason, result.error or "", stage="inference")
-                emit.item_error(example_id, reason, result.error or "")
-        else:
-            pending[chunk_index].append(record_from(example, result, spec, messages[example_id]))
-            generated += result.completion_tokens
-        if remaining[chunk_index] == 0:
-            written = store.write_chunk(chunk_index, pending.pop(chunk_index))
-            in_flight -= len(chunks[chunk_index]) * n
-            emit.chunk(chunk_index, "computed", written)
-            base_done = done_on_disk()
-        elapsed = time.monotonic() - started
-        emit.progress(base_done + in_flight, total, unit="samples")
-        if elapsed > 0:
-            emit.metric("tokens_per_s", generated / elapsed)
-    emit.metric("tokens_per_s", generated / max(1e-9, time.monotonic() - started), force=True)
-    emit.metric("generated_tokens", generated, force=True)
+    """Feed the engine `max_chunks_in_flight` chunks at a time; each window finishes before the next starts."""
+    emit = ctx.emit
+    assembler = ChunkAssembler(spec, ctx, chunks, todo, total, done_on_disk)
+    params = sampling_params(spec)
+    step = spec.max_chunks_in_flight
+    for start in range(0, len(todo), step):
+        window = todo[start:start + step]
+        for result in generator.generate(requests_for(chunks, window, spec, assembler.messages), params):
+            assembler.take(result)
+    elapsed = max(1e-9, time.monotonic() - assembler.started)
+    emit.metric("tokens_per_s", assembler.generated / elapsed, force=True)
+    emit.metric("generated_tokens", assembler.generated, force=True)
     emit.progress(done_on_disk(), total, unit="samples", force=True)
 
 

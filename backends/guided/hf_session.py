@@ -1,0 +1,225 @@
+"""A transformers model session for guided decoding: one batched KV cache kept for the whole answer.
+
+All rows share one `DynamicCache` of shape [rows, heads, columns, dim]. Every forward call appends one block of
+columns for every row: rows that have tokens to add put them right-aligned in the block, the rest get padding
+that the attention mask hides. Tokens handed over by the other model wait in `pending` and are fed as one
+block before the next sampled token, so nothing is ever re-encoded. The logits after each row's last token are
+kept (`held`): sampling starts from them, and the policy reads the base model's boundary statistics from them.
+Taking back a token for a text hand-over masks its column (a hole; positions stay consecutive). Rows that end are
+dropped from the cache once a quarter of the batch has ended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends.embedded import resolve_model
+from backends.guided.handover import render_prompt
+from backends.guided.session import ModelSampling, Prompt, Segment
+from backends.guided.stats import logit_stats
+
+
+class HFSession:
+    exact_stats = True
+
+    def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
+                 attention_stats: bool = False, progress: Any = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from backends.hf import pick_device
+
+        self.model_name = model
+        self.path = resolve_model(model, progress)
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        kwargs: dict[str, Any] = {"dtype": "auto" if dtype == "auto" else getattr(torch, dtype)}
+        self.attention_stats = attention_stats
+        if attention_stats:
+            from backends.guided.attention import register
+
+            kwargs["attn_implementation"] = register()
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, **kwargs).to(self.device).eval()
+        self.last_layer = int(self.model.config.num_hidden_layers) - 1
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        if self.tokenizer.eos_token_id is not None:
+            self.eos_ids.add(int(self.tokenizer.eos_token_id))
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.forward_calls = 0
+
+    def render(self, prompt: Prompt) -> list[int]:
+        return render_prompt(self.tokenizer, prompt)
+
+    # -- batch state -------------------------------------------------------------------------------------
+    def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
+             track_stats: bool = False) -> None:
+        import torch
+
+        n = len(prompts)
+        self.sampling = sampling = sampling or ModelSampling()
+        self.track_stats = track_stats
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(int(sampling.seed or 0))
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache()
+        self.mask = torch.zeros((n, 0), dtype=torch.long, device=self.device)
+        self.n_real = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.held: Any = None
+        self.held_attn: list[dict[str, float]] = [{} for _ in range(n)]
+        self.index = {r: r for r in range(n)}  # logical row -> batch index in the cache
+        self.answers: dict[int, list[int]] = {r: [] for r in range(n)}
+        self.pending: dict[int, list[int]] = {r: [] for r in range(n)}
+        self.cols: dict[int, list[int]] = {r: [] for r in range(n)}  # cache columns of the row's answer tokens
+        self.dead: set[int] = set()
+        self._forward({r: list(p) for r, p in enumerate(prompts)}, answer=False)
+
+    def answer_ids(self, row: int) -> list[int]:
+        return self.answers[row]
+
+    def append(self, row: int, ids: list[int], drop_last: int = 0) -> None:
+        """Add handed-over tokens (fed before the next sample); first take back the last `drop_last` ones."""
+        if drop_last:
+            del self.answers[row][-drop_last:]
+            from_pending = min(drop_last, len(self.pending[row]))
+            if from_pending:
+                del self.pending[row][-from_pending:]
+            b = self.index[row]
+            for _ in range(drop_last - from_pending):
+                self.mask[b, self.cols[row].pop()] = 0
+                self.n_real[b] -= 1
+        self.answers[row].extend(ids)
+        self.pending[row].extend(ids)
+
+    def release(self, rows: list[int]) -> None:
+        self.dead.update(r for r in rows if r in self.index)
+        if len(self.dead) >= len(self.index):
+            self.cache, self.held, self.dead = None, None, set()
+            self.index = {}
+
+    # -- generation --------------------------------------------------------------------------------------
+    def generate(self, rows: list[int], budgets: list[int], ignore_eos: bool = False) -> dict[int, Segment]:
+        import torch
+
+        self._compact()
+        out = {r: Segment(ids=[]) for r in rows}
+        feed = {r: self.pending[r] for r in rows if self.pending[r]}
+        if feed:
+            self._forward(feed)
+        left = dict(zip(rows, budgets, strict=True))
+        going = [r for r in rows if left[r] > 0]
+        while going:
+            batch = torch.tensor([self.index[r] for r in going], device=self.device)
+            logits = self.held[batch]
+            if ignore_eos and self.eos_ids:
+                logits = logits.clone()
+                logits[:, sorted(self.eos_ids)] = float("-inf")
+            tokens = self._sample(logits).tolist()
+            stats = logit_stats(self.held[batch]) if self.track_stats else [{} for _ in going]
+            step: dict[int, list[int]] = {}
+            for r, tok, st in zip(going, tokens, stats, strict=True):
+                if tok in self.eos_ids and not ignore_eos:
+                    out[r].eos = True
+                    continue
+                out[r].ids.append(tok)
+                out[r].stats.append({**st, **self.held_attn[self.index[r]]})
+                self.answers[r].append(tok)
+                left[r] -= 1
+                step[r] = [tok]
+            if step:
+                self._forward(step)
+            going = [r for r in step if left[r] > 0]
+        return out
+
+    def boundary_stats(self, rows: list[int]) -> dict[int, dict[str, float]]:
+        """Stats of each row's next-token distribution (feeds pending tokens first)."""
+        import torch
+
+        feed = {r: self.pending[r] for r in rows if self.pending[r]}
+        if feed:
+            self._forward(feed)
+        batch = torch.tensor([self.index[r] for r in rows], device=self.device)
+        stats = logit_stats(self.held[batch])
+        return {r: {**st, **self.held_attn[self.index[r]]} for r, st in zip(rows, stats, strict=True)}
+
+    def _sample(self, logits: Any) -> Any:
+        import torch
+
+        s = self.sampling
+        if s.temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits.float() / s.temperature, dim=-1)
+        if s.top_p < 1.0:
+            sorted_p, order = torch.sort(probs, descending=True, dim=-1)
+            cut = sorted_p.cumsum(-1) - sorted_p > s.top_p
+            sorted_p = sorted_p.masked_fill(cut, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        return torch.multinomial(probs, 1, generator=self.gen).squeeze(-1)
+
+    def _forward(self, tokens: dict[int, list[int]], answer: bool = True) -> None:
+        """Append one block of columns: each listed row's tokens right-aligned, padding elsewhere."""
+        import torch
+
+        rows_n = self.mask.shape[0]
+        width = max(len(t) for t in tokens.values())
+        block = torch.full((rows_n, width), self.pad_id, dtype=torch.long)
+        real = torch.zeros((rows_n, width), dtype=torch.bool)
+        start = self.mask.shape[1]
+        for r, ids in tokens.items():
+            b = self.index[r]
+            block[b, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            real[b, width - len(ids):] = True
+            if answer:
+                self.cols[r].extend(range(start + width - len(ids), start + width))
+            self.pending[r] = []
+        block, real = block.to(self.device), real.to(self.device)
+        mask = torch.cat([self.mask, real.long()], dim=1)
+        positions = (self.n_real[:, None] + real.long().cumsum(1) - 1).clamp(min=0)
+        with torch.no_grad(), self._capture() as box:
+            out = self.model(input_ids=block, attention_mask=mask, position_ids=positions,
+                             past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        self.forward_calls += 1
+        self.cache = out.past_key_values
+        self.mask, self.n_real = mask, self.n_real + real.long().sum(1)
+        last = out.logits[:, -1].float()
+        if self.held is None:
+            self.held = last
+        else:
+            fed = torch.tensor([self.index[r] for r in tokens], device=self.device)
+            self.held[fed] = last[fed]
+        if box is not None and box.get("rows") is not None:
+            for r in tokens:
+                b = self.index[r]
+                self.held_attn[b] = box["rows"][b][-1]
+
+    def _capture(self) -> Any:
+        from contextlib import nullcontext
+
+        if not (self.attention_stats and self.track_stats):
+            return nullcontext(None)
+        from backends.guided.attention import capture_attention
+
+        return capture_attention(self.last_layer)
+
+    def _compact(self) -> None:
+        """Drop ended rows from the cache once they are a quarter of the batch (saves their compute)."""
+        import torch
+
+        if not self.dead or len(self.dead) * 4 < len(self.index):
+            return
+        keep_rows = sorted((r for r in self.index if r not in self.dead), key=lambda r: self.index[r])
+        keep = torch.tensor([self.index[r] for r in keep_rows], device=self.device)
+        self.cache.batch_select_indices(keep)
+        self.mask, self.n_real, self.held = self.mask[keep], self.n_real[keep], self.held[keep]
+        self.held_attn = [self.held_attn[i] for i in keep.tolist()]
+        self.index = {r: i for i, r in enumerate(keep_rows)}
+        self.dead = set()
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "hf", "model": self.model_name, "path": self.path, "device": self.device,
+                "dtype": str(self.model.dtype), "attention_stats": self.attention_stats}
+
+    def close(self) -> None:
+        self.model = None
+        self.cache = None

@@ -1,0 +1,199 @@
+"""Guided sessions over served engines: vLLM's offline `LLM` and any OpenAI-compatible `/v1/completions` server.
+
+These engines keep no state we can hold on to between steps, so each step re-sends the row's whole context
+(prompt + answer so far) as token ids and relies on the engine's prefix caching to skip the shared prefix: only
+the new tokens are computed. All rows of a step go to the engine together (one `LLM.generate` call; concurrent
+HTTP requests under a bound), so the engine batches them. Next-token statistics come from top-k logprobs
+(`exact_stats = False`): a lower bound on entropy, the unseen tail lumped into one outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from backends.guided.handover import render_prompt
+from backends.guided.session import ModelSampling, Prompt, Segment
+from backends.guided.stats import stats_from_top_logprobs
+
+
+class _ContextSession:
+    """Rows as token-id lists (prompt, answer); subclasses implement `_complete` for a batch of contexts."""
+
+    exact_stats = False
+    top_logprobs = 20
+
+    def render(self, prompt: Prompt) -> list[int]:
+        return render_prompt(self.tokenizer, prompt)
+
+    def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
+             track_stats: bool = False) -> None:
+        self.sampling = sampling or ModelSampling()
+        self.track_stats = track_stats
+        self.prompts = [list(p) for p in prompts]
+        self.answers: dict[int, list[int]] = {r: [] for r in range(len(prompts))}
+        self.calls = 0
+
+    def answer_ids(self, row: int) -> list[int]:
+        return self.answers[row]
+
+    def append(self, row: int, ids: list[int], drop_last: int = 0) -> None:
+        if drop_last:
+            del self.answers[row][-drop_last:]
+        self.answers[row].extend(ids)
+
+    def release(self, rows: list[int]) -> None:
+        pass
+
+    def generate(self, rows: list[int], budgets: list[int], ignore_eos: bool = False) -> dict[int, Segment]:
+        want = [(r, b) for r, b in zip(rows, budgets, strict=True) if b > 0]
+        out = {r: Segment(ids=[]) for r in rows}
+        results = self._complete([self.prompts[r] + self.answers[r] for r, _ in want], [b for _, b in want],
+                                 ignore_eos, self.top_logprobs if self.track_stats else None, [r for r, _ in want])
+        self.calls += 1
+        for (r, _), (ids, tops, eos) in zip(want, results, strict=True):
+            out[r] = Segment(ids=list(ids), stats=[stats_from_top_logprobs(t) for t in tops] if tops else [],
+                             eos=eos and not ignore_eos)
+            self.answers[r].extend(ids)
+        return out
+
+    def boundary_stats(self, rows: list[int]) -> dict[int, dict[str, float]]:
+        """A one-token probe per row (its prefix is cached); the probe's token is not kept."""
+        results = self._complete([self.prompts[r] + self.answers[r] for r in rows], [1] * len(rows), True,
+                                 self.top_logprobs, rows)
+        return {r: stats_from_top_logprobs(tops[0]) if tops else {} for r, (_, tops, _) in zip(rows, results,
+                                                                                             strict=True)}
+
+    def _complete(self, contexts: list[list[int]], budgets: list[int], ignore_eos: bool, logprobs: int | None,
+                  rows: list[int]) -> list[tuple[list[int], list[dict[Any, float]], bool]]:
+        raise NotImplementedError
+
+
+class VLLMSession(_ContextSession):
+    """vLLM offline engine with prefix caching (one `generate` call per step for all rows)."""
+
+    def __init__(self, model: str, share: VLLMSession | None = None, **engine_kwargs: Any) -> None:
+        """`share`: another session's engine (base and oracle the same model: one engine, two sessions)."""
+        if share is not None:
+            self.generator, self.owner = share.generator, False
+        else:
+            from backends.vllm_engine import VLLMGenerator
+
+            engine_kwargs.setdefault("enable_prefix_caching", True)
+            self.generator, self.owner = VLLMGenerator(model, **engine_kwargs), True
+        self.llm, self.tokenizer, self.model_name = self.generator.llm, self.generator.tokenizer, model
+
+    def _complete(self, contexts: list[list[int]], budgets: list[int], ignore_eos: bool, logprobs: int | None,
+                  rows: list[int]) -> list[tuple[list[int], list[dict[Any, float]], bool]]:
+        from vllm import SamplingParams as VSamplingParams
+
+        s = self.sampling
+        params = [VSamplingParams(max_tokens=b, temperature=s.temperature, top_p=s.top_p, logprobs=logprobs,
+                                  seed=None if s.temperature <= 0 or s.seed is None else s.seed + r + self.calls,
+                                  ignore_eos=ignore_eos) for b, r in zip(budgets, rows, strict=True)]
+        outs = self.llm.generate([{"prompt_token_ids": c} for c in contexts], params, use_tqdm=False)
+        results = []
+        for out in outs:
+            comp = out.outputs[0]
+            ids = list(comp.token_ids)
+            eos = comp.finish_reason == "stop" and not isinstance(comp.stop_reason, str)
+            if eos and ids:  # EOS (or a stop token id) ends the row; vLLM includes it in token_ids
+                ids = ids[:-1]
+            tops = [{tid: lp.logprob for tid, lp in (pos or {}).items()} for pos in (comp.logprobs or [])]
+            results.append((ids, tops, eos))
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "vllm", **self.generator.describe()}
+
+    def close(self) -> None:
+        if self.owner:
+            self.generator.close()
+
+
+class OpenAICompatSession(_ContextSession):
+    """An OpenAI-compatible server (`vllm serve` with prefix caching, or any server that takes token-id prompts).
+
+    `tokenizer` names the model's tokenizer (default: the model name) for chat templates, ids and hand-over.
+    Requests of one step run concurrently (at most `concurrency` open); 429/5xx are retried with backoff.
+    """
+
+    def __init__(self, model: str, base_url: str, tokenizer: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 64, timeout: float = 120.0, max_retries: int = 4) -> None:
+        import os
+
+        import httpx
+        from transformers import AutoTokenizer
+
+        from backends.embedded import resolve_model
+
+        self.model_name, self.base_url = model, base_url.rstrip("/")
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(tokenizer or model))
+        key = os.environ.get(api_key_env)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(timeout=timeout, headers=headers,
+                                   limits=httpx.Limits(max_connections=concurrency))
+        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="guided-http")
+        self.concurrency, self.max_retries = concurrency, max_retries
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def _complete(self, contexts: list[list[int]], budgets: list[int], ignore_eos: bool, logprobs: int | None,
+                  rows: list[int]) -> list[tuple[list[int], list[dict[Any, float]], bool]]:
+        jobs = [self.pool.submit(self._one, c, b, ignore_eos, logprobs, r)
+                for c, b, r in zip(contexts, budgets, rows, strict=True)]
+        return [j.result() for j in jobs]
+
+    def _one(self, context: list[int], budget: int, ignore_eos: bool, logprobs: int | None,
+             row: int) -> tuple[list[int], list[dict[Any, float]], bool]:
+        import random
+        import time
+
+        from backends.retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+        s = self.sampling
+        body: dict[str, Any] = {"model": self.model_name, "prompt": context, "max_tokens": budget,
+                                "temperature": s.temperature, "top_p": s.top_p, "return_token_ids": True,
+                                "ignore_eos": ignore_eos, "skip_special_tokens": False}
+        if s.temperature > 0 and s.seed is not None:
+            body["seed"] = s.seed + row + self.calls
+        if logprobs:
+            body.update(logprobs=logprobs, return_tokens_as_token_ids=True)
+        policy = RetryPolicy(max_retries=self.max_retries)
+        for attempt in range(self.max_retries + 1):
+            resp = self.client.post(f"{self.base_url}/completions", json=body)
+            if resp.status_code == 200 or not is_retryable_status(resp.status_code) or attempt == self.max_retries:
+                break
+            time.sleep(policy.delay(attempt, parse_retry_after(resp.headers), random.Random(row)))
+        resp.raise_for_status()
+        with self._lock:
+            self.requests += 1
+        return self._parse(resp.json()["choices"][0])
+
+    def _parse(self, choice: dict[str, Any]) -> tuple[list[int], list[dict[Any, float]], bool]:
+        ids = choice.get("token_ids")
+        if ids is None:  # a server without token ids: re-encode the text with the local tokenizer
+            from backends.guided.handover import encode
+
+            ids = encode(self.tokenizer, choice.get("text") or "")
+        ids = list(ids)
+        eos = choice.get("finish_reason") == "stop" and not isinstance(choice.get("stop_reason"), str)
+        if eos and ids:  # EOS (or a stop token id) ends the row; the server includes it in token_ids
+            ids = ids[:-1]
+        tops = []
+        for top in ((choice.get("logprobs") or {}).get("top_logprobs") or []):
+            tops.append({_token_id(t): v for t, v in (top or {}).items()})
+        return ids, tops, eos
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": "openai_compat", "model": self.model_name, "base_url": self.base_url,
+                "concurrency": self.concurrency}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+
+def _token_id(token: str) -> Any:
+    return int(token.split(":", 1)[1]) if token.startswith("token_id:") else token

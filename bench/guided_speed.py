@@ -1,0 +1,226 @@
+"""Guided decoding throughput against the ideal and against the reference's loop, in one run.
+
+    python bench/guided_speed.py                       # CPU: embedded base, embedded oracle + a ~4x random oracle
+    python bench/guided_speed.py --device cuda --engine vllm --batch 64 --base BASE --oracle ORACLE
+
+For each oracle, with the `always` policy (base and oracle alternate, every row consults c times), c=20, k=10,
+step 10 and fixed-length answers (EOS ignored):
+- guided: one batched `GuidedLoop` over all prompts (hf: KV caches kept; vllm: prefix caching);
+- ideal: plain batched generation, same engine, of the same number of base tokens by the base model plus the same
+  number of oracle tokens by the oracle (no hand-overs): guided / ideal throughput is the overhead (goal >= 0.7);
+- reference: the reference implementation's loop, one prompt at a time over HTTP, re-sending the whole text at
+  every step to a base server and an oracle server on 127.0.0.1 (`--reference-server hf`: the minimal hf server,
+  no prefix cache; `vllm`: two `vllm serve`), timed on `--reference-prompts` prompts and scaled to the batch
+  (it is sequential, so its time is linear in the prompts): guided / reference (goal >= 10x).
+`--big-oracle auto` builds a random-weight Llama with the base's tokenizer, about 4x the embedded model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backends.guided.session import GuidedLoop, GuidedParams  # noqa: E402
+
+
+class AlwaysPolicy:
+    needs_stats, oracle_only = False, False
+
+    def consult(self, view: Any) -> bool:
+        return True
+
+
+def prompts(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Explain step by step how to add {i * 7} and {i * 13 + 5}."}]
+            for i in range(n)]
+
+
+def big_oracle(base: str, out: Path) -> str:
+    """A random Llama (~0.5B, 4x SmolLM2-135M) that shares the base's tokenizer."""
+    if (out / "config.json").exists():
+        return str(out)
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from backends.embedded import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(base))
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=1024, intermediate_size=2816, num_hidden_layers=32,
+                      num_attention_heads=16, num_key_value_heads=4, tie_word_embeddings=True,
+                      max_position_embeddings=4096, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def open_sessions(engine: str, base: str, oracle: str, device: str) -> tuple[Any, Any]:
+    if engine == "hf":
+        from backends.guided.hf_session import HFSession
+
+        return HFSession(base, device=device), HFSession(oracle, device=device)
+    from backends.guided.served_session import VLLMSession
+
+    b = VLLMSession(base, gpu_memory_utilization=0.35)
+    return b, (VLLMSession(oracle, share=b) if oracle == base else VLLMSession(oracle, gpu_memory_utilization=0.5))
+
+
+def ideal_seconds(session: Any, engine: str, batch: list[Any], tokens: int) -> float:
+    """Plain batched generation of `tokens` per prompt, same engine, fixed length."""
+    if tokens <= 0:
+        return 0.0
+    ids = [session.render(p) for p in batch]
+    if engine == "vllm":
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=tokens, ignore_eos=True, temperature=0.0)
+        started = time.perf_counter()
+        session.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
+        return time.perf_counter() - started
+    import torch
+
+    width = max(len(x) for x in ids)
+    pad = session.pad_id
+    input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=session.device)
+    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=session.device)
+    started = time.perf_counter()
+    with torch.no_grad():
+        session.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=tokens,
+                               min_new_tokens=tokens, do_sample=False, pad_token_id=pad)
+    if session.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def reference_loop(base_url: str, oracle_url: str, tokenizer: Any, prompt: Any, params: GuidedParams,
+                   base_model: str, oracle_model: str) -> int:
+    """The reference: text in, text out, the whole text re-sent at every step; returns tokens generated."""
+    import httpx
+
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    generated, used = 0, 0
+    with httpx.Client(timeout=600) as client:
+        def complete(url: str, model: str, n: int) -> tuple[str, int]:
+            body = {"model": model, "prompt": text, "max_tokens": n, "temperature": 0.0, "ignore_eos": True}
+            choice = client.post(f"{url}/completions", json=body).json()
+            return choice["choices"][0]["text"], int(choice["usage"]["completion_tokens"])
+
+        while generated < params.max_new_tokens:
+            piece, n = complete(base_url, base_model, min(params.step_size, params.max_new_tokens - generated))
+            text, generated = text + piece, generated + n
+            if used < params.c and generated < params.max_new_tokens:
+                piece, n = complete(oracle_url, oracle_model, min(params.k, params.max_new_tokens - generated))
+                text, generated, used = text + piece, generated + n, used + 1
+    return generated
+
+
+def start_servers(kind: str, base: str, oracle: str, device: str) -> tuple[Any, Any, str, str]:
+    if kind == "hf":
+        from backends.hf_server import HFCompletionServer
+
+        b = HFCompletionServer(base, device=device)
+        o = b if oracle == base else HFCompletionServer(oracle, device=device)
+        return b, o, b.base_url, o.base_url
+    from backends.server import start_vllm_server
+
+    b = start_vllm_server(base, extra_args=["--gpu-memory-utilization", "0.3"])
+    o = b if oracle == base else start_vllm_server(oracle, extra_args=["--gpu-memory-utilization", "0.45"])
+    return b, o, b.base_url, o.base_url
+
+
+def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
+    params = GuidedParams(c=args.c, k=args.k, step_size=args.step, max_new_tokens=args.max_new_tokens,
+                          ignore_eos=True)
+    batch = prompts(args.batch)
+    base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device)
+    GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
+                                                              ignore_eos=True)).run(batch[:2])  # warm-up
+    loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
+    started = time.perf_counter()
+    seqs = loop.run(batch)
+    guided_s = time.perf_counter() - started
+    base_tokens = sum(s.base_tokens for s in seqs)
+    oracle_tokens = sum(s.oracle_tokens for s in seqs)
+    tokens = base_tokens + oracle_tokens
+    ideal_s = ideal_seconds(base_s, args.engine, batch, base_tokens // len(batch)) + ideal_seconds(
+        oracle_s, args.engine, batch, oracle_tokens // len(batch))
+    result: dict[str, Any] = {
+        "engine": args.engine, "device": args.device, "base": args.base, "oracle": oracle, "prompts": len(batch),
+        "c": args.c, "k": args.k, "step": args.step, "max_new_tokens": args.max_new_tokens,
+        "base_tokens": base_tokens, "oracle_tokens": oracle_tokens,
+        "guided_s": round(guided_s, 2), "guided_tok_s": round(tokens / guided_s, 1),
+        "guided_base_s": round(loop.timings.base_s, 2), "guided_oracle_s": round(loop.timings.oracle_s, 2),
+        "ideal_s": round(ideal_s, 2), "ideal_tok_s": round(tokens / ideal_s, 1),
+        "vs_ideal": round(ideal_s / guided_s, 3),
+    }
+    for s in (base_s, oracle_s):
+        getattr(s, "close", lambda: None)()
+    if args.reference_prompts > 0:
+        servers = start_servers(args.reference_server, args.base, oracle, args.device)
+        try:
+            tok = base_s.tokenizer
+            started = time.perf_counter()
+            ref_tokens = sum(reference_loop(servers[2], servers[3], tok, p, params, args.base, oracle)
+                             for p in batch[:args.reference_prompts])
+            ref_s = (time.perf_counter() - started) * len(batch) / args.reference_prompts
+        finally:
+            for server in {id(s): s for s in servers[:2]}.values():
+                server.stop()
+        result.update(reference_server=args.reference_server, reference_prompts=args.reference_prompts,
+                      reference_s_scaled=round(ref_s, 2),
+                      reference_tok_s=round(ref_tokens * len(batch) / args.reference_prompts / ref_s, 1),
+                      vs_reference=round(ref_s / guided_s, 2))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engine", choices=["hf", "vllm"], default="hf")
+    parser.add_argument("--base", default="smollm2-135m")
+    parser.add_argument("--oracle", default="smollm2-135m")
+    parser.add_argument("--big-oracle", default="auto", help="auto (build a ~4x random Llama), a path, or none")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--c", type=int, default=20)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--step", type=int, default=10)
+    parser.add_argument("--max-new-tokens", type=int, default=400, help="400 = the whole budget c*k + c*step")
+    parser.add_argument("--reference-prompts", type=int, default=2, help="0 skips the reference loop")
+    parser.add_argument("--reference-server", choices=["hf", "vllm"], default="hf")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    oracles = [args.oracle]
+    if args.big_oracle == "auto":
+        from backends.embedded import cache_dir
+
+        oracles.append(big_oracle(args.base, cache_dir() / "bench" / "random-llama-0.4b"))
+    elif args.big_oracle != "none":
+        oracles.append(args.big_oracle)
+    for oracle in oracles:
+        r = bench_pair(args, oracle)
+        if args.json:
+            print(json.dumps(r))
+            continue
+        print(f"\n{r['engine']} on {r['device']}: base {r['base']}, oracle {r['oracle']}, {r['prompts']} prompts, "
+              f"c={r['c']} k={r['k']} step={r['step']}, {r['base_tokens']} base + {r['oracle_tokens']} oracle tokens")
+        print(f"  guided     {r['guided_s']:8.2f} s  {r['guided_tok_s']:8.1f} tok/s  (base {r['guided_base_s']} s, "
+              f"oracle {r['guided_oracle_s']} s)")
+        print(f"  ideal      {r['ideal_s']:8.2f} s  {r['ideal_tok_s']:8.1f} tok/s  -> guided/ideal {r['vs_ideal']}")
+        if "vs_reference" in r:
+            print(f"  reference  {r['reference_s_scaled']:8.2f} s  {r['reference_tok_s']:8.1f} tok/s "
+                  f"({r['reference_prompts']} prompts scaled)  -> guided/reference {r['vs_reference']}x")
+
+
+if __name__ == "__main__":
+    main()

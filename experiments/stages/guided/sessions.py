@@ -1,0 +1,35 @@
+"""Opening the base and oracle sessions a guided spec names (hf, vllm offline, or an OpenAI-compatible server)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from experiments.specs import BackendSpec
+
+
+def open_session(backend: BackendSpec, model: str, ctx: Any, role: str, attention_stats: bool = False) -> Any:
+    """A `ModelSession` for `model`; `server = "local"` starts the run's vLLM server (openai_compat only)."""
+    options = dict(backend.options)
+    started = time.monotonic()
+    if backend.kind == "hf":
+        from backends.guided.hf_session import HFSession
+
+        session: Any = HFSession(model, attention_stats=attention_stats and role == "base", **options)
+    elif backend.kind == "vllm":
+        from backends.guided.served_session import VLLMSession
+
+        session = VLLMSession(model, **options)
+    elif backend.kind == "openai_compat":
+        from backends.guided.served_session import OpenAICompatSession
+
+        if backend.server == "local":
+            options["base_url"] = ctx.start_local_server(model, backend.server_args)
+            model = ctx.served_model or model
+        session = OpenAICompatSession(model=model, **options)
+    else:
+        raise ValueError(f"guided decoding has no {backend.kind!r} session; use hf, vllm or openai_compat")
+    elapsed = time.monotonic() - started
+    ctx.emit.metric(f"{role}_load_s", elapsed, force=True)
+    ctx.emit.log(f"{role} loaded in {elapsed:.1f}s: {session.describe()}")
+    return session

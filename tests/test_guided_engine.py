@@ -1,0 +1,186 @@
+"""Guided decoding engine (hf): cache reuse against a full re-encode reference, budgets, thresholds, hand-over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.guided.handover import decode
+from backends.guided.session import GuidedLoop, GuidedParams, RowView
+from experiments.stages.guided.policies import make_policy
+from tests.guided_models import bpe_tokenizer, tiny_llama
+
+PROMPTS = ["What is two plus three?", "The quick brown fox", "Numbers: 1 2 3 4 5 6 7 8 9 10 11 12 and so on, say"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Any:
+    """Tiny models on a shared 2-core box: one intra-op thread is several times faster than two spinning."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, embedded_model: str) -> dict[str, str]:
+    from transformers import AutoTokenizer
+
+    root = tmp_path_factory.mktemp("guided_models")
+    shared = AutoTokenizer.from_pretrained(embedded_model)
+    return {
+        "base": tiny_llama(root / "base", shared, seed=0),
+        "oracle": tiny_llama(root / "oracle", shared, hidden=48, layers=3, heads=6, kv_heads=3, seed=1),
+        "other": tiny_llama(root / "other", bpe_tokenizer(), hidden=32, layers=2, seed=2),
+    }
+
+
+def session(path: str, **kw: Any) -> Any:
+    from backends.guided.hf_session import HFSession
+
+    return HFSession(path, device="cpu", **kw)
+
+
+class Recording:
+    """Wraps a policy and records every decision point: (row, position, used, stats, answer)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.needs_stats, self.oracle_only = inner, True, inner.oracle_only
+        self.seen: list[tuple[int, int, int, dict[str, float], bool]] = []
+
+    def consult(self, view: RowView) -> bool:
+        answer = self.inner.consult(view)
+        self.seen.append((view.row, view.position, view.used, dict(view.stats), answer))
+        return answer
+
+
+def reference(base: Any, oracle: Any, prompt: str, params: GuidedParams, policy: Any) -> tuple[list, list]:
+    """The slow loop: every token re-encodes the whole text (no cache), one prompt at a time."""
+    import torch
+
+    from backends.guided.stats import logit_stats
+
+    ids = base.render(prompt)
+    answer: list[tuple[int, str]] = []
+    cheats: list[int] = []
+
+    def next_logits(model: Any) -> Any:
+        with torch.no_grad():
+            return model.model(torch.tensor([ids + [t for t, _ in answer]])).logits[0, -1]
+
+    def write(model: Any, source: str, n: int) -> bool:
+        for _ in range(min(n, params.max_new_tokens - len(answer))):
+            tok = int(next_logits(model).argmax())
+            if tok in model.eos_ids:
+                return True
+            answer.append((tok, source))
+        return len(answer) >= params.max_new_tokens
+
+    while True:
+        if write(base, "base", params.step_size):
+            break
+        if len(cheats) < params.c:
+            stats = logit_stats(next_logits(base)[None])[0]
+            view = RowView(0, len(answer), len(cheats), params.c, params.k, params.max_new_tokens, stats, None)
+            if policy.consult(view):
+                cheats.append(len(answer))
+                if write(oracle, "oracle", params.k):
+                    break
+    return answer, cheats
+
+
+@pytest.mark.parametrize("policy_name", ["always", "entropy"])
+def test_cache_reuse_matches_full_reencode(models: dict[str, str], policy_name: str) -> None:
+    base, oracle = session(models["base"]), session(models["oracle"])
+    params = GuidedParams(c=2, k=3, step_size=4, max_new_tokens=20)
+    threshold = None
+    if policy_name == "entropy":  # a threshold in the middle of the boundary entropies seen without consulting
+        probe = Recording(make_policy("never"))
+        GuidedLoop(base, oracle, probe, GuidedParams(c=4, k=3, step_size=4, max_new_tokens=20)).run(PROMPTS)
+        values = sorted(s["entropy"] for _, _, _, s, _ in probe.seen)
+        threshold = values[len(values) // 2]
+    policy = Recording(make_policy(policy_name, threshold=threshold))
+    seqs = GuidedLoop(base, oracle, policy, params).run(PROMPTS)
+    assert base.forward_calls and oracle.forward_calls
+    total_cheats = 0
+    for prompt, seq in zip(PROMPTS, seqs, strict=True):
+        want, cheats = reference(base, oracle, prompt, params, make_policy(policy_name, threshold=threshold))
+        assert [(p.token_id, p.source) for p in seq.pieces] == want
+        assert seq.cheat_positions == cheats
+        total_cheats += len(cheats)
+    assert total_cheats > 0
+    if policy_name == "entropy":
+        for row, position, _used, stats, answer in policy.seen:
+            assert answer == (stats["entropy"] > threshold), (row, position, stats)
+            assert (position in seqs[row].cheat_positions) == answer
+        assert any(not a for *_, a in policy.seen)
+
+
+def test_budget_and_lengths_exact(models: dict[str, str]) -> None:
+    base, oracle = session(models["base"]), session(models["oracle"])
+    params = GuidedParams(c=3, k=5, step_size=4, max_new_tokens=40, ignore_eos=True)
+    policy = make_policy("random_rising", p_start=0.5, p_end=1.0)
+    seqs = GuidedLoop(base, oracle, policy, params, seed=7).run(PROMPTS)
+    for seq in seqs:
+        assert len(seq.pieces) == params.max_new_tokens and seq.finish_reason == "length"
+        assert 1 <= seq.consultations <= params.c
+        sources = [p.source for p in seq.pieces]
+        for pos in seq.cheat_positions:
+            assert sources[pos:pos + params.k] == ["oracle"] * params.k
+            assert seq.pieces[pos].stats.get("consult") == 1.0 and "entropy" in seq.pieces[pos].stats
+        assert seq.oracle_tokens == params.k * seq.consultations == sources.count("oracle")
+        assert seq.base_tokens + seq.oracle_tokens == params.max_new_tokens
+        assert [p.position for p in seq.pieces] == list(range(params.max_new_tokens))
+    again = GuidedLoop(base, oracle, policy, params, seed=7).run(PROMPTS)
+    assert [s.cheat_positions for s in again] == [s.cheat_positions for s in seqs]  # seeded
+
+
+def test_different_tokenizers_hand_over_text(models: dict[str, str]) -> None:
+    base, oracle = session(models["base"]), session(models["other"])
+    params = GuidedParams(c=3, k=4, step_size=5, max_new_tokens=36, ignore_eos=True)
+    loop = GuidedLoop(base, oracle, make_policy("always"), params)
+    assert not loop.to_oracle.same
+    seqs = loop.run(PROMPTS)
+    for seq in seqs:
+        assert seq.consultations == 3 and seq.text
+        assert "".join(p.text for p in seq.pieces) == seq.text
+        assert decode(base.tokenizer, base.answer_ids(seq.row)) == seq.text  # nothing lost, nothing doubled
+        assert decode(oracle.tokenizer, oracle.answer_ids(seq.row)) == seq.text
+
+
+def test_text_handover_boundary_merges() -> None:
+    """A receiver whose tokenizer merges across the boundary re-encodes its last token with the new text."""
+    from backends.guided.handover import Handover, encode
+
+    tok = bpe_tokenizer()
+
+    class Receiver:
+        def __init__(self) -> None:
+            self.ids: list[int] = encode(tok, "The qu")
+
+        def answer_ids(self, row: int) -> list[int]:
+            return self.ids
+
+        def append(self, row: int, ids: list[int], drop_last: int = 0) -> None:
+            self.ids = self.ids[:len(self.ids) - drop_last] + ids
+
+    recv = Receiver()
+    hand = Handover(tok, tok)
+    hand.same = False  # force the text path on one tokenizer
+    hand.move(recv, 0, [], "ick brown fox")
+    assert decode(tok, recv.ids) == "The quick brown fox"
+    assert recv.ids == encode(tok, "The quick brown fox")  # the boundary token was re-merged
+
+
+def test_oracle_only_and_never(models: dict[str, str], tmp_path: Path) -> None:
+    base, oracle = session(models["base"]), session(models["oracle"])
+    params = GuidedParams(c=5, k=3, step_size=4, max_new_tokens=12, ignore_eos=True)
+    only = GuidedLoop(base, oracle, make_policy("oracle_only"), params).run(PROMPTS[:2])
+    assert all({p.source for p in s.pieces} == {"oracle"} and s.oracle_tokens == 12 for s in only)
+    never = GuidedLoop(base, None, make_policy("never"), GuidedParams(c=0, k=0, max_new_tokens=12,
+                                                                    ignore_eos=True)).run(PROMPTS[:2])
+    assert all({p.source for p in s.pieces} == {"base"} and not s.cheat_positions for s in never)
