@@ -75,10 +75,10 @@ async def test_tag_sft_evaluate_delegate_tables(home: Path, vllm_server: Any, em
     sft_spec = parse_spec({"stage": "sft", "input_runs": [tagging.run_id], "model": "smollm2-135m", "epochs": 10,
                            "max_steps": SFT_STEPS, "lr": 1e-3, "batch_size": 4, "max_length": 256})
     sft = finished(jobs.launch(sft_spec, home), home, 1800)
-    adapter = sft.manifest()["summary"]["adapter_path"]
-    assert Path(adapter).is_dir()
+    assert Path(sft.manifest()["summary"]["adapter_path"]).is_dir()
 
-    spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=12, offset=24), adapter=adapter,
+    # the adapter named by its sft run
+    spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=12, offset=24), adapter=sft.run_id,
                           backend=BackendSpec(options={"batch_size": 6}), sampling=SamplingSpec(max_tokens=48),
                           chunk_size=6)
     evaluation = finished(jobs.launch(spec, home), home, 600)

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--dataset", default="arith", help="built-in source or a local file")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder (an sft run's outputs/adapter)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter: a peft folder or an sft run id")
     p.add_argument("--backend", choices=["hf", "vllm", "openai_compat"], default="hf")
     p.add_argument("--base-url", help="openai_compat endpoint")
     p.add_argument("--batch-size", type=int, default=None)

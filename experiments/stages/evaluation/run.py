@@ -66,6 +66,10 @@ def answers_source(spec: EvaluationSpec, ctx: StageContext) -> tuple[RunStore | 
 
 def run(spec: EvaluationSpec, ctx: StageContext) -> None:
     from experiments.stages.evaluation.confidence import Evaluator
+    from experiments.stages.sft.adapter import resolve_adapter
+
+    if spec.adapter:  # a folder, or an sft run id naming its adapter
+        spec = spec.model_copy(update={"adapter": resolve_adapter(spec.adapter, ctx.home)[0]})
 
     source, model, adapter, system_prompt = answers_source(spec, ctx)
     with Evaluator(spec, ctx, model, adapter, system_prompt) as evaluator:

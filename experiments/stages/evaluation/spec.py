@@ -19,7 +19,7 @@ class EvaluationSpec(BaseSpec):
                            "here (dataset, model, adapter, backend, sampling)")
     dataset: DatasetSpec = Field(default_factory=DatasetSpec, description="the test set (when generating)")
     model: str = Field("smollm2-135m", description="base model: alias, local HF folder, or hub id")
-    adapter: str | None = Field(None, description="LoRA adapter folder (peft), e.g. an sft run's outputs/adapter")
+    adapter: str | None = Field(None, description="LoRA adapter: a peft folder or an sft run id")
     backend: BackendSpec = Field(default_factory=BackendSpec, description="the engine that generates")
     sampling: SamplingSpec = Field(default_factory=SamplingSpec, description="set logprobs (e.g. 20) to read "
                                    "P(confident) from the engine instead of a scoring pass")
