@@ -35,8 +35,8 @@ def test_reference_handoff_table_and_overall_accuracy(home: Path, capsys: pytest
     # every delegated answer came from the big model's earlier run: nothing was asked again
     assert summary["oracle_answers"] == {"asked": 0, "reused": 155}
     rows = {r["system"]: r for r in summary["performance"]}
-    assert rows[f"{SMALL} alone"]["accuracy"] == pytest.approx(328 / 500)
-    assert rows[f"{BIG} alone"]["accuracy"] is None  # it only answered the delegated questions
+    assert rows[f"small model alone ({SMALL})"]["accuracy"] == pytest.approx(328 / 500)
+    assert rows[f"big model alone ({BIG})"]["accuracy"] is None  # it only answered the delegated questions
     tokens = rows["delegation: uncertain + missing tokens"]
     assert tokens["accuracy"] == pytest.approx(0.838) and tokens["delegated"] == 155
     # the small model answered all 500 (10,000 + 4,650 tokens at $1/1M); the big model 155 at $1.23

@@ -102,7 +102,7 @@ def test_asks_a_real_http_server_reuses_and_prices(home: Path, oracle_server: Or
     assert small_row["cost"] == 0.0  # no price known for "small": counted as $0, and the report says so
     assert summary["prices"]["small"]["source"] == "unknown"
     rows = {r["system"]: r for r in summary["performance"]}
-    assert rows["big alone"]["accuracy"] == pytest.approx(4 / 6)  # asked everything: the big-model row is known
+    assert rows["big model alone (big)"]["accuracy"] == pytest.approx(4 / 6)  # asked everything: known
     # sweep order: missing 490, 491, then P .20 (400), .21 (346), .84 (300), .90 (0); best 4/6 first at k = 5
     assert (summary["chosen"]["k"], summary["chosen"]["accuracy"]) == (5, pytest.approx(4 / 6))
 

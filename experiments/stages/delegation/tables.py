@@ -122,8 +122,8 @@ def performance(answers: Sequence[Answer], small: str, oracle: str, threshold: f
                 chosen: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The reference's table: small model alone, big model alone, and the delegation variants."""
     n = len(answers)
-    rows = [{"system": f"{small} alone", **outcome(answers, [False] * n)},
-            {"system": f"{oracle} alone", **outcome(answers, [True] * n)}]
+    rows = [{"system": f"small model alone ({small})", **outcome(answers, [False] * n)},
+            {"system": f"big model alone ({oracle})", **outcome(answers, [True] * n)}]
     rows[1]["cost"] = sum(a.oracle_cost or 0.0 for a in answers) if rows[1]["accuracy"] is not None else None
     rows.append({"system": "delegation: uncertain + missing tokens",
                  **outcome(answers, [delegated_by_rule(a) for a in answers])})
