@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from experiments.cli_common import add_follow_args, launch_and_follow
+from experiments.cli_common import add_follow_args, engine_options, launch_and_follow
 
 
 def parse_price(text: str) -> tuple[str, list[float]]:
@@ -24,11 +24,7 @@ def delegation_spec(args: argparse.Namespace) -> Any:
     from experiments.specs import BackendSpec, SamplingSpec
     from experiments.stages.delegation.spec import DelegationSpec
 
-    options: dict[str, Any] = {}
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if args.api_key_env:
-        options["api_key_env"] = args.api_key_env
+    options = engine_options(args, "base_url", "api_key_env")
     return DelegationSpec(
         title=args.title or f"delegate {args.run} to {args.oracle_model or args.oracle_run}",
         input_run=args.run, oracle_model=args.oracle_model or "", oracle_run=args.oracle_run or "",

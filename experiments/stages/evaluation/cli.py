@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.cli_common import add_follow_args, engine_options, home_of, launch_and_follow
 from experiments.specs import DEFAULT_MAX_TOKENS
 
 
@@ -16,11 +16,7 @@ def evaluation_spec(args: argparse.Namespace) -> Any:
     from experiments.specs import BackendSpec, SamplingSpec
     from experiments.stages.evaluation.spec import EvaluationSpec
 
-    options: dict[str, Any] = {}
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
+    options = engine_options(args, "base_url", "batch_size")
     return EvaluationSpec(
         title=args.title or (f"evaluate {args.run}" if args.run else
                              f"evaluate {args.model}{' + adapter' if args.adapter else ''} on {args.dataset}"),
