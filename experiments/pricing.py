@@ -1,4 +1,5 @@
-"""Token prices for judge (and other hosted-model) cost accounting, in USD per 1M tokens [input, output].
+"""Token prices for judge and delegation cost accounting (big and small models), in USD per 1M tokens
+[input, output].
 
 Resolution order: the spec's `prices` > the `[prices]` table of the user config file > the built-in defaults.
 Names match exactly, then case-insensitively, then without a provider prefix (`openai/gpt-4o`), then by the
@@ -7,6 +8,11 @@ result says so (`source="unknown"`), so a zero in a report is never mistaken for
 
 The defaults are list prices as published by the providers when this table was written; they change, so
 override them in the config file rather than trusting them for billing.
+
+Small models (the small side of a delegation table) are usually self-hosted, so they have no default: a local
+alias or path costs $0 with `source="unknown"`, and delegation reports print that. To compare with hosted rates,
+price them in the config or the spec; for scale, DeepInfra listed Qwen2.5-7B-Instruct at $0.025 in / $0.05 out per
+1M tokens and Qwen2.5-Coder-32B-Instruct at $0.07 / $0.16 (deepinfra.com/Qwen/<model>/api, read 2026-11-22).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ class RunScreen(PollingScreen):
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("n", "next_stage", "Next stage"),
+        Binding("k", "calibration", "Calibration"),  # evaluation/delegation runs only (check_action)
         Binding("g", "guided", "Guided view"),  # shown only for a guided run (check_action)
     ]
 
@@ -103,10 +104,10 @@ class RunScreen(PollingScreen):
                 new_logs.append(inert(log_line(event)))
         status = status_of(manifest)
         if events or manifest != self.manifest or status != self.status:
-            guided_before = self.is_guided
+            before = self.is_guided, self.manifest.get("stage")
             self.manifest, self.status = manifest, status
             self.render_run(new_logs)
-            if self.is_guided != guided_before:
+            if (self.is_guided, self.manifest.get("stage")) != before:
                 self.refresh_bindings()
         if errors is not None:
             self.errors = errors
@@ -173,6 +174,11 @@ class RunScreen(PollingScreen):
 
         self.app.push_screen(RecordsScreen(self.store))
 
+    def action_calibration(self) -> None:
+        from tui_app.screens.calibration import open_calibration
+
+        open_calibration(self, self.store)
+
     def action_cancel(self) -> None:
         self.cancel_run(self.store.run_id, self.status)
 
@@ -187,6 +193,8 @@ class RunScreen(PollingScreen):
         return self.manifest.get("stage") == "guided"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "calibration":
+            return self.manifest.get("stage") in ("evaluation", "delegation")
         return self.is_guided if action == "guided" else True
 
     def action_guided(self) -> None:

@@ -33,6 +33,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
+        Binding("k", "calibration", "Calibration", show=False),  # evaluation/delegation runs only
         Binding("n", "new_run", "New run"),
         Binding("e", "clone_run", "Clone + edit"),
         Binding("u", "curation", "Curation", show=False),  # in the help (?) and the palette; footer kept short
@@ -177,6 +178,12 @@ class RunsScreen(ConsoleScreen):
 
         self.app.push_screen(CurationScreen(weak=self.selected_run_id()))
 
+    def action_calibration(self) -> None:
+        from tui_app.screens.calibration import open_calibration
+
+        if store := self._store():
+            open_calibration(self, store)
+
     def _status(self, run_id: str | None) -> str:
         row = self.rows.get(run_id or "")
         return row.status if row else ""
@@ -239,6 +246,8 @@ class RunsScreen(ConsoleScreen):
             ("Open run", "Progress, logs, bad items and summary of the selected run", self.action_open_run),
             ("Open records", "Records of the selected run", self.action_open_records),
             ("Curation", "Pass-rate buckets of a weak and a strong run, thresholds, export", self.action_curation),
+            ("Open calibration", "Calibration tables and plots of the selected evaluation/delegation run",
+             self.action_calibration),
             ("Cancel run", "Stop the selected run's workers", self.action_cancel),
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from experiments.grading import GradeItem, GradingPool
@@ -36,18 +37,7 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
     emit.log(f"{workers} grader processes")
     with GradingPool(workers=workers, timeout=spec.timeout) as pool:
         for i in todo:
-            records = source.read_chunk(i)
-            items = [GradeItem(domain=spec.domain or r.get("domain", "gsm8k"), response=r.get("response", ""),
-                               gold=str(r.get("gold", "")), context=r.get("context") or {}) for r in records]
-            out: list[dict[str, Any]] = []
-            for record, verdict in zip(records, pool.grade_all(items), strict=True):
-                v = verdict.model_dump()
-                out.append({**record, "correct": v["correct"], "extracted": v["extracted"],
-                            "grade_status": v["status"], "grade_reason": v["reason"]})
-                if v["status"] in ("timeout", "error"):
-                    item = f"{record['example_id']}#{record['sample_idx']}"
-                    store.add_error(item, f"grader_{v['status']}", v["reason"], stage="grading")
-                    emit.item_error(item, f"grader_{v['status']}", v["reason"])
+            out = grade_records(pool, source.read_chunk(i), ctx, spec.domain)
             store.write_chunk(i, out)
             emit.chunk(i, "computed", len(out))
             done += len(out)
@@ -55,6 +45,26 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
             emit.progress(done, total, unit="answers")
             emit.metric("answers_per_s", graded / max(1e-9, time.monotonic() - started))
     emit.progress(done, total, unit="answers", force=True)
+
+
+def grade_records(pool: GradingPool, records: list[dict[str, Any]], ctx: StageContext, domain: str | None = None,
+                  text: Callable[[dict[str, Any]], str] | None = None) -> list[dict[str, Any]]:
+    """Each record with its verdict (correct, extracted, grade_status, grade_reason); a grader timeout or error
+    is also recorded as a bad item. `text` picks what is graded (default: the response). Shared with the
+    evaluation stage, which grades the response without its confidence token."""
+    items = [GradeItem(domain=domain or r.get("domain", "gsm8k"),
+                       response=text(r) if text else r.get("response", ""),
+                       gold=str(r.get("gold", "")), context=r.get("context") or {}) for r in records]
+    out: list[dict[str, Any]] = []
+    for record, verdict in zip(records, pool.grade_all(items), strict=True):
+        v = verdict.model_dump()
+        out.append({**record, "correct": v["correct"], "extracted": v["extracted"],
+                    "grade_status": v["status"], "grade_reason": v["reason"]})
+        if v["status"] in ("timeout", "error"):
+            item = f"{record['example_id']}#{record['sample_idx']}"
+            ctx.store.add_error(item, f"grader_{v['status']}", v["reason"], stage=ctx.store.manifest().get("stage"))
+            ctx.emit.item_error(item, f"grader_{v['status']}", v["reason"])
+    return out
 
 
 def finalize(spec: GradingSpec, ctx: StageContext) -> dict[str, Any]:

@@ -9,19 +9,24 @@ that many chunks of work, whatever the backend buffers internally.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
 from backends.base import GenerationRequest, GenerationResult, SamplingParams
 from experiments.datasets import Example, load_examples
 from experiments.prompts import render_messages
+from experiments.specs import SamplingSpec
 from experiments.stages.context import StageContext
 from experiments.stages.inference.spec import InferenceSpec
 
 
 def sampling_params(spec: InferenceSpec) -> SamplingParams:
-    s = spec.sampling
+    return params_of(spec.sampling)
+
+
+def params_of(s: SamplingSpec) -> SamplingParams:
+    """The engine's sampling parameters for a spec's `SamplingSpec` (shared by every stage that generates)."""
     return SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                           seed=s.seed, stop=tuple(s.stop), logprobs=s.logprobs,
                           ignore_eos=s.ignore_eos)
@@ -74,7 +79,10 @@ def result_record(spec: InferenceSpec, ctx: StageContext, example: Example, resu
     return None
 
 
-def run(spec: InferenceSpec, ctx: StageContext) -> None:
+def run(spec: InferenceSpec, ctx: StageContext,
+        open_engine: Callable[[InferenceSpec, StageContext], Any] | None = None) -> None:
+    """`open_engine` (default `build_generator`) lets a stage that runs inference inside itself (evaluation)
+    share the engine it opens."""
     store, emit = ctx.store, ctx.emit
     loaded = load_examples(spec.dataset)
     if ctx.worker == 0:
@@ -116,7 +124,7 @@ def run(spec: InferenceSpec, ctx: StageContext) -> None:
 
         run_on_ray(spec, ctx, chunks, todo, total, done_on_disk, build_records)
         return
-    generator = build_generator(spec, ctx)
+    generator = (open_engine or build_generator)(spec, ctx)
     store.update_manifest(backend=generator.describe())
     try:
         stream_chunks(spec, ctx, generator, chunks, todo, total, done_on_disk)

@@ -75,34 +75,22 @@ def select_records(records: list[dict[str, Any]], ratio: float | None,
 
 
 def run(spec: TaggingSpec, ctx: StageContext) -> None:
-    store, emit = ctx.store, ctx.emit
-    source = ctx.input_store(spec.input_run)
-    store.update_manifest(inputs=[source.run_id])
-    total = source.record_count()
-    store.update_manifest(counts={"expected_records": total})
-    done = 0
-    for i in source.done_chunks():
-        if not ctx.owns(i):
-            continue
-        if store.chunk_done(i):
-            emit.chunk(i, "skipped")
-            done += len(store.read_chunk(i))
-            continue
+    from experiments.stages.mirror import map_chunks
+
+    def tag_chunk(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
-        for record in source.read_chunk(i):
+        for record in records:
             tagged = tag_record(record, spec)
             if tagged is None:
                 item = f"{record['example_id']}#{record['sample_idx']}"
                 reason, detail = untaggable_reason(record, pick_verdict(record, spec.verdict)[1])
-                store.add_error(item, reason, detail, stage="tagging")
-                emit.item_error(item, reason, detail)
+                ctx.store.add_error(item, reason, detail, stage="tagging")
+                ctx.emit.item_error(item, reason, detail)
             else:
                 out.append(tagged)
-        store.write_chunk(i, out)
-        emit.chunk(i, "computed", len(out))
-        done += len(out)
-        emit.progress(done, total, unit="records")
-    emit.progress(done, total, unit="records", force=True)
+        return out
+
+    map_chunks(ctx.input_store(spec.input_run), ctx, tag_chunk, unit="records")
 
 
 def finalize(spec: TaggingSpec, ctx: StageContext) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The evaluation stage (see experiments/stages/__init__.py for the layout)."""
