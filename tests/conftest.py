@@ -25,3 +25,14 @@ def embedded_model() -> str:
     from backends.embedded import ensure_embedded
 
     return str(ensure_embedded())
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():  # noqa: ANN201
+    """Tiny models on a shared 2-core box: one intra-op thread is several times faster than two spinning."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,14 +16,8 @@ PROMPTS = ["What is two plus three?", "The quick brown fox", "Numbers: 1 2 3 4 5
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """Tiny models on a shared 2-core box: one intra-op thread is several times faster than two spinning."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread: None) -> None:
+    """Tiny models: one intra-op thread (see conftest)."""
 
 
 @pytest.fixture(scope="module")

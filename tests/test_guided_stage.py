@@ -20,13 +20,8 @@ GRID_KEYS = {"c", "k", "n", "correct", "accuracy", "oracle_tokens", "base_tokens
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread: None) -> None:
+    """Tiny models: one intra-op thread (see conftest)."""
 
 
 @pytest.fixture(scope="module")
