@@ -46,18 +46,18 @@ class DatasetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = "gsm8k"
-    path: str | None = None
-    split: str = "test"
-    format: str = "auto"  # auto | jsonl | json | parquet | csv | hub
-    # our field -> column in the file: question, answer, solution, or a context field (options, passage, ...);
-    # dotted paths reach nested fields, `a|b` takes the first non-empty of several columns
-    columns: dict[str, str] = Field(default_factory=dict)
-    domain: str | None = None  # overrides the source's default domain
-    template: str | None = None  # prompt template name; default: the source's own
-    system_prompt: str | None = None
-    limit: int | None = None
-    offset: int = 0
+    source: str = Field("gsm8k", description="built-in name (arith, gsm8k, math, ...), a local file, or a hub name")
+    path: str | None = Field(None, description="a local file in the named source's format")
+    split: str = Field("test", description="split of a built-in or hub source")
+    format: str = Field("auto", description="auto | jsonl | json | parquet | csv | hub")
+    columns: dict[str, str] = Field(default_factory=dict, description="our field -> column in the file (question, "
+                                    "answer, solution, options, ...); dotted paths reach nested fields, `a|b` takes "
+                                    "the first non-empty")
+    domain: str | None = Field(None, description="overrides the source's default domain (grader and token)")
+    template: str | None = Field(None, description="prompt template name; default: the source's own")
+    system_prompt: str | None = Field(None, description="a system message before the question")
+    limit: int | None = Field(None, ge=1, description="examples to use (after offset); empty = all")
+    offset: int = Field(0, ge=0, description="examples to skip first")
 
     def label(self) -> str:
         if self.path:
