@@ -29,6 +29,7 @@ def tokens(seqs: list[Any]) -> list[list[tuple[int, str]]]:
     return [[(p.token_id, p.source) for p in s.pieces] for s in seqs]
 
 
+@pytest.mark.slow
 def test_openai_compat_oracle_over_http_matches_hf(tiny: dict[str, str]) -> None:
     from backends.guided.hf_session import HFSession
     from backends.guided.served_session import OpenAICompatSession

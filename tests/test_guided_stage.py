@@ -43,6 +43,7 @@ def launch(home: Path, **kw: Any) -> RunStore:
     return store
 
 
+@pytest.mark.slow
 def test_guided_run_grid_records_events_resume_export(home: Path, tiny: dict[str, str]) -> None:
     store = launch(home, base=tiny["base"], oracle=tiny["oracle"], dataset={"source": "arith", "limit": 3},
                    policy="always", c=2, k=3, step_size=4, max_new_tokens=12, chunk_size=2, ignore_eos=True)

@@ -77,6 +77,7 @@ def test_attention_stats_single_head_and_position_are_nan_free() -> None:
     close(two, np_attention_stats(np.array([[[0.3, -1.0]]]), np.array([[True, True]]))[0])
 
 
+@pytest.mark.slow
 def test_captured_attention_matches_eager_weights(tmp_path) -> None:
     """The SDPA wrapper's last-layer stats == numpy over the eager kernel's attention weights (GQA, padding)."""
     import torch
