@@ -72,10 +72,11 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 @pytest.mark.parametrize("chat_server", [{"delay": 0.1}], indirect=True)
 def test_kill9_at_random_points_loses_at_most_max_chunks_in_flight(home: Path, chat_server: ChatServer) -> None:
     bound = 2
-    spec = served_spec(chat_server, limit=36, max_chunks_in_flight=bound)
+    spec = served_spec(chat_server, limit=30, max_chunks_in_flight=bound)
     examples = load_examples(spec.dataset).examples
     chunk_of = {render_messages(ex, spec.dataset.template, spec.dataset.system_prompt)[-1]["content"]: i // 2
                 for i, ex in enumerate(examples)}
+    assert len(chunk_of) == len(examples), "a prompt names its chunk (arith repeats a question after 30)"
     n_chunks = len(examples) // 2
     run_id = jobs.launch(spec, home)
     store = RunStore.open(run_id, home)
