@@ -44,6 +44,6 @@ def make_guided_run(home: Path, run_id: str = "guided-20260528-210000-gggg", sta
     store = make_run(home, run_id, stage="guided", status=status, created=created, title="guided: math x10",
                      progress=(1, 10))
     emitter = Emitter(store.events_path, run_id)
-    emitter.tokens(pieces(0, 8, oracle_at=(3,)), stream=stream_name(5, 3, 0))
+    emitter.tokens(stream_name(5, 3, 0), pieces(0, 8, oracle_at=(3,)), force=True)
     emitter.artifact("outputs/grid.json", "guided_cell", cell(0, 0, 2))
     return store, emitter

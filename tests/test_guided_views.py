@@ -107,10 +107,10 @@ def test_token_rows_list_known_statistics_in_order_and_hide_the_consult_flag():
 def test_state_follows_an_events_file_through_the_tail(tmp_path):
     path = tmp_path / "events.jsonl"
     emitter, tail, state = Emitter(path, "guided-x"), EventTail(path), GuidedState()
-    emitter.tokens(pieces(0, 4), stream="c1k2/e#0")
+    emitter.tokens("c1k2/e#0", pieces(0, 4), force=True)
     state.consume_all(tail.poll())
     assert len(state.tokens("c1k2/e#0")) == 4
-    emitter.tokens(pieces(4, 3, oracle_at=(4,)), stream="c1k2/e#0")
+    emitter.tokens("c1k2/e#0", pieces(4, 3, oracle_at=(4,)), force=True)
     emitter.artifact("outputs/grid.json", "guided_cell", cell(1, 2, 7))
     state.consume_all(tail.poll())
     assert len(state.tokens("c1k2/e#0")) == 7 and state.consultations("c1k2/e#0") == [4]

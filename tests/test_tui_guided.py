@@ -79,14 +79,14 @@ async def test_view_follows_new_tokens_streams_and_grid_cells(guided):
         assert grid_cells(screen) == [["c=0", "◆ 20.0%"]]
 
         # the worker goes on: more tokens of the same sequence, then a new sequence, then grid cells
-        emitter.tokens(pieces(8, 6, oracle_at=(11,)), stream=first)
+        emitter.tokens(first, pieces(8, 6, oracle_at=(11,)), force=True)
         await wait_for(pilot, lambda: len(screen.state.tokens(first)) == 14)
         await wait_for(pilot, lambda: "2x = 10,▶ so x =" in rendered(screen, "#token-text"))
         assert spans_by_colour(screen)[ORACLE_STYLE] == " the number. so x ="
         assert screen.cursor == 13  # following: the last token
 
         second = stream_name(5, 3, 1)
-        emitter.tokens(pieces(0, 3), stream=second)
+        emitter.tokens(second, pieces(0, 3), force=True)
         await wait_for(pilot, lambda: screen.selected == second)
         assert screen.query_one("#streams", OptionList).option_count == 2
         assert rendered(screen, "#token-text").startswith("Let x be")
@@ -120,7 +120,7 @@ async def test_stepping_over_tokens_shows_their_statistics(guided):
         await pilot.press("left_square_bracket")  # no earlier consultation: the cursor stays
         assert screen.cursor == 3
 
-        emitter.tokens(pieces(8, 4), stream=stream_name(5, 3, 0))  # paused: new tokens do not move the cursor
+        emitter.tokens(stream_name(5, 3, 0), pieces(8, 4), force=True)  # paused: new tokens do not move the cursor
         await wait_for(pilot, lambda: len(screen.state.tokens(stream_name(5, 3, 0))) == 12)
         await pilot.pause(0.1)
         assert screen.cursor == 3
@@ -140,7 +140,7 @@ async def test_stepping_over_tokens_shows_their_statistics(guided):
 
 async def test_picking_a_stream_stops_following(guided):
     home, _store, emitter = guided
-    emitter.tokens(pieces(0, 4, oracle_at=(1,)), stream=stream_name(20, 10, 0))
+    emitter.tokens(stream_name(20, 10, 0), pieces(0, 4, oracle_at=(1,)), force=True)
     app = make_app(home, refresh_interval=0, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_guided(app, pilot)
@@ -149,12 +149,12 @@ async def test_picking_a_stream_stops_following(guided):
         await wait_for(pilot, lambda: screen.selected == stream_name(5, 3, 0))
         assert not screen.follow and screen.cursor == 7
         assert "c=5 k=3  math-test-000000 #0" in rendered(screen, "#text-title")
-        emitter.tokens(pieces(4, 2), stream=stream_name(20, 10, 0))
+        emitter.tokens(stream_name(20, 10, 0), pieces(4, 2), force=True)
         await wait_for(pilot, lambda: len(screen.state.tokens(stream_name(20, 10, 0))) == 6)
         await pilot.pause(0.1)
         assert screen.selected == stream_name(5, 3, 0)
 
-        emitter.tokens(pieces(0, 4), stream=stream_name(5, 3, 0))  # a resumed run replays the sequence
+        emitter.tokens(stream_name(5, 3, 0), pieces(0, 4), force=True)  # a resumed run replays the sequence
         await wait_for(pilot, lambda: len(screen.state.tokens(stream_name(5, 3, 0))) == 4)
         await wait_for(pilot, lambda: screen.cursor == 3)
         assert rendered(screen, "#token-text") == "Let x be the"

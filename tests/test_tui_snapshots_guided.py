@@ -14,8 +14,8 @@ SIZE = (140, 32)
 
 def test_guided_screen_snapshot(snap_compare, tmp_path):
     store, emitter = make_guided_run(tmp_path)
-    emitter.tokens(pieces(8, 13, oracle_at=(14,)), stream=stream_name(5, 3, 0))
-    emitter.tokens(pieces(0, 5, oracle_at=(0,)), stream=stream_name(20, 10, 1))
+    emitter.tokens(stream_name(5, 3, 0), pieces(8, 13, oracle_at=(14,)), force=True)
+    emitter.tokens(stream_name(20, 10, 1), pieces(0, 5, oracle_at=(0,)), force=True)
     for summary in (cell(5, 3, 3), cell(5, 10, 4), cell(20, 3, 5), cell(20, 10, 3), {**cell(0, 0, 7),
                                                                                         "policy": "oracle_only"}):
         emitter.artifact("outputs/grid.json", "guided_cell", summary)
