@@ -78,7 +78,7 @@ def test_guided_run_grid_records_events_resume_export(home: Path, tiny: dict[str
     assert [(a.summary["c"], a.summary["k"]) for a in cells] == [(0, 0), (2, 3), (-1, -1)]
     # resume recomputes only the missing chunk, with the same greedy result
     store.chunk_path(3).unlink()
-    store.update_manifest(status="running")
+    store.update_manifest(status="queued", reopen=True)  # what `resume` does
     assert run_worker(store.dir, home=home) == 0
     def same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "block_wall_s"} for r in rows]
