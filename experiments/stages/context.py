@@ -33,6 +33,14 @@ class StageContext:
         """Chunk i goes to worker i % N."""
         return chunk_index % self.num_workers == self.worker
 
+    def record_load_errors(self, errors: list[Any]) -> None:
+        """Bad dataset rows (RowError), recorded once per run: by worker 0 only."""
+        if self.worker != 0:
+            return
+        for err in errors:
+            self.store.add_error(err.item_id, err.reason, err.detail, stage="load")
+            self.emit.item_error(err.item_id, err.reason, err.detail)
+
     def input_store(self, run: str) -> RunStore:
         if not run:
             raise ValueError("this stage needs input_run (the run whose records it reads)")

@@ -61,10 +61,7 @@ class Sessions:
 def run(spec: GuidedSpec, ctx: StageContext) -> None:
     store, emit = ctx.store, ctx.emit
     loaded = load_examples(spec.dataset)
-    if ctx.worker == 0:
-        for err in loaded.errors:
-            store.add_error(err.item_id, err.reason, err.detail, stage="load")
-            emit.item_error(err.item_id, err.reason, err.detail)
+    ctx.record_load_errors(loaded.errors)
     examples = loaded.examples
     blocks = [examples[i:i + spec.chunk_size] for i in range(0, len(examples), spec.chunk_size)]
     cells = spec.cells()

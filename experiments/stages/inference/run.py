@@ -72,10 +72,11 @@ def result_record(spec: InferenceSpec, ctx: StageContext, example: Example, resu
     """The record of one result, or None for a failed sample (recorded as a bad item with its reason)."""
     if result.finish_reason != "error":
         return record_from(example, result, spec, messages)
-    reason = "prompt_too_long" if "max_prompt_length" in (result.error or "") else "generation_error"
-    item = f"{example.example_id}#{result.sample_idx}"
-    ctx.store.add_error(item, reason, result.error or "", stage="inference")
-    ctx.emit.item_error(item, reason, result.error or "")
+    detail = result.error or ""
+    reason = "prompt_too_long" if "max_prompt_length" in detail else "generation_error"
+    item = sample_item_id(example.example_id, result.sample_idx, spec.sampling.n)
+    ctx.store.add_error(item, reason, detail, stage="inference")
+    ctx.emit.item_error(item, reason, detail)
     return None
 
 
@@ -85,10 +86,7 @@ def run(spec: InferenceSpec, ctx: StageContext,
     share the engine it opens."""
     store, emit = ctx.store, ctx.emit
     loaded = load_examples(spec.dataset)
-    if ctx.worker == 0:
-        for err in loaded.errors:
-            store.add_error(err.item_id, err.reason, err.detail, stage="load")
-            emit.item_error(err.item_id, err.reason, err.detail)
+    ctx.record_load_errors(loaded.errors)
     chunks = chunk_examples(loaded.examples, spec.chunk_size)
     n = spec.sampling.n
     total = len(loaded.examples) * n
@@ -166,15 +164,9 @@ class ChunkAssembler:
         chunk_index, example_id = result.key
         self.remaining[chunk_index] -= 1
         self.in_flight += 1
-        if result.finish_reason == "error":
-            detail = result.error or ""
-            reason = "prompt_too_long" if "max_prompt_length" in detail else "generation_error"
-            item_id = sample_item_id(example_id, result.sample_idx, self.n)
-            store.add_error(item_id, reason, detail, stage="inference")
-            emit.item_error(item_id, reason, detail)
-        else:
-            example = self.by_id[example_id]
-            self.pending[chunk_index].append(record_from(example, result, self.spec, self.messages[example_id]))
+        record = result_record(self.spec, self.ctx, self.by_id[example_id], result, self.messages[example_id])
+        if record is not None:
+            self.pending[chunk_index].append(record)
             self.generated += result.completion_tokens
         if self.remaining[chunk_index] == 0:
             written = store.write_chunk(chunk_index, self.pending.pop(chunk_index))
