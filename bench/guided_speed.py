@@ -5,7 +5,9 @@
 
 For each oracle, with the `always` policy (base and oracle alternate, every row consults c times), c=20, k=10,
 step 10 and fixed-length answers (EOS ignored):
-- guided: one batched `GuidedLoop` over all prompts (hf: KV caches kept; vllm: prefix caching);
+- guided: one batched `GuidedLoop` over all prompts (hf: KV caches kept; vllm: prefix caching), the base's
+  statistics only where the policy looks (`stats = "after"`/`"none"`); `+ stats`: the same with statistics at
+  every position (`stats = "during"`, hf);
 - ideal: plain batched generation, same engine, of the same number of base tokens by the base model plus the same
   number of oracle tokens by the oracle (no hand-overs): guided / ideal throughput is the overhead (goal >= 0.7);
 - reference: the reference implementation's loop, one prompt at a time over HTTP, re-sending the whole text at
@@ -21,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +139,7 @@ def start_servers(kind: str, base: str, oracle: str, device: str) -> tuple[Any, 
 
 def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step, max_new_tokens=args.max_new_tokens,
-                          ignore_eos=True)
+                          ignore_eos=True, token_stats=False)
     batch = prompts(args.batch)
     base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device)
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
@@ -148,6 +151,12 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     base_tokens = sum(s.base_tokens for s in seqs)
     oracle_tokens = sum(s.oracle_tokens for s in seqs)
     tokens = base_tokens + oracle_tokens
+    stats_s = None
+    if args.token_stats and args.engine == "hf":  # the same run with the base's statistics at every position
+        loop_stats = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), replace(params, token_stats=True))
+        started = time.perf_counter()
+        loop_stats.run(batch)
+        stats_s = time.perf_counter() - started
     ideal_s = ideal_seconds(base_s, args.engine, batch, base_tokens // len(batch)) + ideal_seconds(
         oracle_s, args.engine, batch, oracle_tokens // len(batch))
     result: dict[str, Any] = {
@@ -159,6 +168,9 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
         "ideal_s": round(ideal_s, 2), "ideal_tok_s": round(tokens / ideal_s, 1),
         "vs_ideal": round(ideal_s / guided_s, 3),
     }
+    if stats_s is not None:
+        result.update(guided_stats_s=round(stats_s, 2), guided_stats_tok_s=round(tokens / stats_s, 1),
+                      stats_vs_ideal=round(ideal_s / stats_s, 3))
     for s in (base_s, oracle_s):
         getattr(s, "close", lambda: None)()
     if args.reference_prompts > 0:
@@ -195,6 +207,8 @@ def main() -> None:
     parser.add_argument("--reference-prompts", type=int, default=2, help="0 skips the reference loop")
     parser.add_argument("--reference-server", choices=["hf", "vllm"], default="hf")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--token-stats", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time a run with the base's statistics at every position (stats = during)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--trace", type=int, default=0, help="dump stacks every N s (diagnosing a slow run)")
     args = parser.parse_args()
@@ -222,6 +236,9 @@ def main() -> None:
               f"c={r['c']} k={r['k']} step={r['step']}, {r['base_tokens']} base + {r['oracle_tokens']} oracle tokens")
         print(f"  guided     {r['guided_s']:8.2f} s  {r['guided_tok_s']:8.1f} tok/s  (base {r['guided_base_s']} s, "
               f"oracle {r['guided_oracle_s']} s)")
+        if "guided_stats_s" in r:
+            print(f"  + stats    {r['guided_stats_s']:8.2f} s  {r['guided_stats_tok_s']:8.1f} tok/s  (statistics at "
+                  f"every position) -> guided/ideal {r['stats_vs_ideal']}")
         print(f"  ideal      {r['ideal_s']:8.2f} s  {r['ideal_tok_s']:8.1f} tok/s  -> guided/ideal {r['vs_ideal']}")
         if "vs_reference" in r:
             print(f"  reference  {r['reference_s_scaled']:8.2f} s  {r['reference_tok_s']:8.1f} tok/s "

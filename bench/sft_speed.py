@@ -146,7 +146,11 @@ def main() -> int:
     results = {}
     for side in ["bare", "stage"] * args.rounds:  # interleaved: drift on a shared machine hits both sides
         argv = [sys.executable, __file__, *sys.argv[1:], "--side", side]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True)  # stderr passes through: failures show
+        if proc.returncode != 0 or "RESULT " not in proc.stdout:
+            sys.stderr.write(proc.stdout[-4000:])
+            raise SystemExit(f"the {side} side failed (exit {proc.returncode}); its output is above")
+        out = proc.stdout
         result = json.loads(out.split("RESULT ", 1)[1])
         best = results.get(side)
         if best is None or result["seconds"] < best["seconds"]:

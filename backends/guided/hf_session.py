@@ -16,7 +16,7 @@ from typing import Any
 from backends.embedded import resolve_model
 from backends.guided.handover import render_prompt
 from backends.guided.session import ModelSampling, Prompt, Segment
-from backends.guided.stats import logit_stats
+from backends.guided.stats import LOGIT_KEYS, logit_stats, logit_stats_tensor
 
 
 class HFSession:
@@ -112,38 +112,54 @@ class HFSession:
             self._forward(feed)
         left = dict(zip(rows, budgets, strict=True))
         going = [r for r in rows if left[r] > 0]
+        banned = sorted(t for t in self.eos_ids if t < self.vocab_limit) if ignore_eos else []
+        # Per-token stats stay on the device until the call ends: one transfer, no extra sync per token.
+        stat_steps: list[Any] = []
+        stat_slots: list[tuple[int, int, int, dict[str, float]]] = []  # (row, step, slot in step, attention)
         while going:
-            batch = torch.tensor([self.index[r] for r in going], device=self.device)
-            logits = self.held[batch][:, :self.vocab_limit]
-            if ignore_eos and self.eos_ids:
-                logits = logits.clone()
-                logits[:, sorted(self.eos_ids)] = float("-inf")
+            held = self._held_rows(going)
+            logits = held[:, :self.vocab_limit]
+            if banned:
+                logits = logits.index_fill(1, torch.tensor(banned, device=self.device), float("-inf"))
             tokens = self._sample(logits).tolist()
-            stats = logit_stats(self.held[batch]) if self.track_stats else [{} for _ in going]
+            if self.track_stats:
+                stat_steps.append(logit_stats_tensor(held))
             step: dict[int, list[int]] = {}
-            for r, tok, st in zip(going, tokens, stats, strict=True):
+            for slot, (r, tok) in enumerate(zip(going, tokens, strict=True)):
                 if tok in self.eos_ids and not ignore_eos:
                     out[r].eos = True
                     continue
                 out[r].ids.append(tok)
-                out[r].stats.append({**st, **self.held_attn[self.index[r]]})
+                if self.track_stats:
+                    stat_slots.append((r, len(stat_steps) - 1, slot, self.held_attn[self.index[r]]))
                 self.answers[r].append(tok)
                 left[r] -= 1
                 step[r] = [tok]
             if step:
                 self._forward(step)
             going = [r for r in step if left[r] > 0]
+        if stat_slots:
+            values = [t.tolist() for t in stat_steps]
+            for r, step_no, slot, attn in stat_slots:
+                out[r].stats.append({**dict(zip(LOGIT_KEYS, values[step_no][slot], strict=True)), **attn})
         return out
+
+    def _held_rows(self, rows: list[int]) -> Any:
+        """The held logits of `rows` in order: a view when they are the whole cache in order, else a gather."""
+        import torch
+
+        idx = [self.index[r] for r in rows]
+        if len(idx) == self.held.shape[0] and idx == list(range(len(idx))):
+            return self.held
+        return self.held[torch.tensor(idx, device=self.device)]
 
     def boundary_stats(self, rows: list[int]) -> dict[int, dict[str, float]]:
         """Stats of each row's next-token distribution (feeds pending tokens first)."""
-        import torch
 
         feed = {r: self.pending[r] for r in rows if self.pending[r]}
         if feed:
             self._forward(feed)
-        batch = torch.tensor([self.index[r] for r in rows], device=self.device)
-        stats = logit_stats(self.held[batch])
+        stats = logit_stats(self._held_rows(rows))
         return {r: {**st, **self.held_attn[self.index[r]]} for r, st in zip(rows, stats, strict=True)}
 
     def _sample(self, logits: Any) -> Any:
@@ -166,27 +182,28 @@ class HFSession:
 
         rows_n = self.mask.shape[0]
         width = max(len(t) for t in tokens.values())
-        block = torch.full((rows_n, width), self.pad_id, dtype=torch.long)
-        real = torch.zeros((rows_n, width), dtype=torch.bool)
         start = self.mask.shape[1]
+        block = [[self.pad_id] * width for _ in range(rows_n)]
+        real = [[0] * width for _ in range(rows_n)]
         for r, ids in tokens.items():
-            b = self.index[r]
-            block[b, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            real[b, width - len(ids):] = True
+            b, pad = self.index[r], width - len(ids)
+            block[b][pad:] = ids
+            real[b][pad:] = [1] * len(ids)
             if answer:
-                self.cols[r].extend(range(start + width - len(ids), start + width))
+                self.cols[r].extend(range(start + pad, start + width))
             self.pending[r] = []
-        block, real = block.to(self.device), real.to(self.device)
-        mask = torch.cat([self.mask, real.long()], dim=1)
-        positions = (self.n_real[:, None] + real.long().cumsum(1) - 1).clamp(min=0)
+        block_t = torch.tensor(block, dtype=torch.long, device=self.device)
+        real_t = torch.tensor(real, dtype=torch.long, device=self.device)
+        mask = torch.cat([self.mask, real_t], dim=1)
+        positions = (self.n_real[:, None] + real_t.cumsum(1) - 1).clamp(min=0)
         with torch.no_grad(), self._capture() as box:
-            out = self.model(input_ids=block, attention_mask=mask, position_ids=positions,
+            out = self.model(input_ids=block_t, attention_mask=mask, position_ids=positions,
                              past_key_values=self.cache, use_cache=True, logits_to_keep=1)
         self.forward_calls += 1
         self.cache = out.past_key_values
-        self.mask, self.n_real = mask, self.n_real + real.long().sum(1)
+        self.mask, self.n_real = mask, self.n_real + real_t.sum(1)
         last = out.logits[:, -1].float()
-        if self.held is None:
+        if self.held is None or len(tokens) == rows_n:
             self.held = last
         else:
             fed = torch.tensor([self.index[r] for r in tokens], device=self.device)

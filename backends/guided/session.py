@@ -38,6 +38,7 @@ class GuidedParams:
     step_size: int = 10  # base tokens between two decision points
     max_new_tokens: int = 256  # answer tokens (base + oracle) at most
     ignore_eos: bool = False  # fixed-length answers (benchmarks)
+    token_stats: bool = True  # the base's statistics at every position (else only where a policy looks)
 
 
 @dataclass
@@ -167,7 +168,8 @@ class GuidedLoop:
     # -- one model alone (baselines) -------------------------------------------------------------------
     def _solo(self, session: Any, source: str, prompts: list[Prompt], sampling: ModelSampling,
               seqs: list[GuidedSequence]) -> None:
-        session.open([session.render(p) for p in prompts], sampling, track_stats=source == "base")
+        session.open([session.render(p) for p in prompts], sampling,
+                     track_stats=source == "base" and self.params.token_stats)
         active = list(range(len(seqs)))
         while active:
             self._write(session, source, active, seqs, self.params.step_size, handover=None, peer=None)
@@ -179,7 +181,7 @@ class GuidedLoop:
                 seqs: list[GuidedSequence], rngs: list[random.Random]) -> None:
         base, oracle, p = self.base, self.oracle, self.params
         assert base is not None and oracle is not None
-        base.open([base.render(x) for x in prompts], base_sampling, track_stats=True)
+        base.open([base.render(x) for x in prompts], base_sampling, track_stats=p.token_stats)
         oracle.open([oracle.render(x) for x in prompts], oracle_sampling)
         active = list(range(len(seqs)))
         while active:

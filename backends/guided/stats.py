@@ -21,23 +21,27 @@ LN2 = math.log(2.0)
 
 def logit_stats(logits: Any) -> list[dict[str, float]]:
     """Stats of each row of `logits` [N, V] (torch). Returns one dict per row."""
+    return [dict(zip(LOGIT_KEYS, r, strict=True)) for r in logit_stats_tensor(logits).tolist()]
+
+
+def logit_stats_tensor(logits: Any) -> Any:
+    """Stats of each row of `logits` [N, V] as a tensor [N, 4] (columns in `LOGIT_KEYS` order), on its device.
+
+    log p is floored at -1e4 nats: p is exactly 0 there in float32, so 0 * finite = 0 where -inf would give NaN.
+    """
     import torch
 
     logits = logits.float()
     if logits.dim() == 1:
         logits = logits[None]
-    logp = torch.log_softmax(logits, dim=-1)
-    p = logp.exp()
-    log2p = logp / LN2
-    plogp = torch.where(p > 0, p * log2p, torch.zeros_like(p))
-    entropy = -plogp.sum(-1)
-    dev = torch.where(p > 0, p * (log2p + entropy[:, None]) ** 2, torch.zeros_like(p))
-    varentropy = dev.sum(-1)
+    log2p = torch.log_softmax(logits, dim=-1).clamp_(min=-1e4).div_(LN2)
+    p = torch.exp2(log2p)
+    entropy = -(p * log2p).sum(-1)
+    varentropy = (p * (log2p + entropy[:, None]).square_()).sum(-1)
     k = min(2, p.shape[-1])
     top = torch.topk(p, k, dim=-1).values
     margin = top[:, 0] - top[:, 1] if k == 2 else top[:, 0]
-    rows = torch.stack([entropy, varentropy, top[:, 0], margin], dim=-1).tolist()
-    return [dict(zip(LOGIT_KEYS, r, strict=True)) for r in rows]
+    return torch.stack([entropy, varentropy, top[:, 0], margin], dim=-1)
 
 
 def attention_stats(scores: Any, allowed: Any) -> list[dict[str, float]]:
