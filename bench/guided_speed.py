@@ -63,15 +63,16 @@ def big_oracle(base: str, out: Path) -> str:
     return str(out)
 
 
-def open_sessions(engine: str, base: str, oracle: str, device: str) -> tuple[Any, Any]:
+def open_sessions(engine: str, base: str, oracle: str, device: str, vllm_args: dict[str, Any]) -> tuple[Any, Any]:
     if engine == "hf":
         from backends.guided.hf_session import HFSession
 
         return HFSession(base, device=device), HFSession(oracle, device=device)
     from backends.guided.served_session import VLLMSession
 
-    b = VLLMSession(base, gpu_memory_utilization=0.35)
-    return b, (VLLMSession(oracle, share=b) if oracle == base else VLLMSession(oracle, gpu_memory_utilization=0.5))
+    b = VLLMSession(base, **{"gpu_memory_utilization": 0.35, **vllm_args})
+    return b, (VLLMSession(oracle, share=b) if oracle == base
+               else VLLMSession(oracle, **{"gpu_memory_utilization": 0.5, **vllm_args}))
 
 
 def ideal_seconds(session: Any, engine: str, batch: list[Any], tokens: int) -> float:
@@ -141,7 +142,7 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step, max_new_tokens=args.max_new_tokens,
                           ignore_eos=True, token_stats=False)
     batch = prompts(args.batch)
-    base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device)
+    base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device, json.loads(args.vllm_args))
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
                                                               ignore_eos=True)).run(batch[:2])  # warm-up
     loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
@@ -209,6 +210,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--token-stats", action=argparse.BooleanOptionalAction, default=True,
                         help="also time a run with the base's statistics at every position (stats = during)")
+    parser.add_argument("--vllm-args", default="{}", help='JSON engine kwargs of both vLLM sessions, e.g. '
+                        '\'{"enforce_eager": true}\'')
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--trace", type=int, default=0, help="dump stacks every N s (diagnosing a slow run)")
     args = parser.parse_args()

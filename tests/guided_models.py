@@ -29,17 +29,20 @@ def bpe_tokenizer(vocab_size: int = 180) -> Any:
 
 
 def tiny_llama(out: Path, tokenizer: Any, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-               seed: int = 0) -> str:
+               seed: int = 0, padded_rows: int = 0) -> str:
     """Save a random Llama with `tokenizer` to `out`; weights spread wide enough that greedy has no near-ties."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
+    cfg = LlamaConfig(vocab_size=len(tokenizer) + padded_rows, hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                       max_position_embeddings=512, initializer_range=0.2, tie_word_embeddings=False,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg).eval()
+    if padded_rows:  # rows past the tokenizer (as in padded real vocabularies), made to win every argmax
+        with torch.no_grad():
+            model.lm_head.weight[len(tokenizer):] *= 50
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

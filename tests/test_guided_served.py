@@ -81,3 +81,40 @@ def test_vllm_sessions_match_one_at_a_time_reference(embedded_model: str) -> Non
         assert tokens(batched) == tokens(reference)
     finally:
         base.close()
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.timeout(900)
+def test_vllm_session_never_samples_ids_past_the_tokenizer(tmp_path: Any, embedded_model: str) -> None:
+    """A vocabulary padded past the tokenizer (real Qwen shapes, random weights): the padded ids win the raw argmax,
+    yet neither engine writes one, so the other model of the pair is never handed a non-token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from backends.guided.hf_session import HFSession
+    from backends.vllm_engine import vllm_available, vllm_installed
+
+    if not vllm_installed() or not vllm_available()[0]:
+        pytest.skip("vllm is not usable here")
+    from backends.guided.served_session import VLLMSession
+
+    tok = AutoTokenizer.from_pretrained(embedded_model)
+    # head_dim 64: the smallest that vLLM's CPU attention takes
+    path = tiny_llama(tmp_path / "padded", tok, hidden=128, heads=2, kv_heads=1, seed=7, padded_rows=4096)
+    raw = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        picks = raw(torch.tensor([tok.encode(PROMPTS[0])])).logits[0].argmax(-1)
+    assert (picks >= len(tok)).any(), "the padded rows must tempt an unguarded engine, or this proves nothing"
+    params = GuidedParams(c=2, k=3, step_size=3, max_new_tokens=12, ignore_eos=True)
+    hf = GuidedLoop(HFSession(path, device="cpu"), HFSession(path, device="cpu"), make_policy("always"),
+                    params).run(PROMPTS[:2])
+    base = VLLMSession(path, max_model_len=512)
+    try:
+        served = GuidedLoop(base, VLLMSession(path, share=base), make_policy("always"), params).run(PROMPTS[:2])
+    finally:
+        base.close()
+    for seqs in (hf, served):
+        ids = [p.token_id for s in seqs for p in s.pieces]
+        assert len(ids) == 24 and max(ids) < len(tok)
+    assert tokens(served) == tokens(hf)

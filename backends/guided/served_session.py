@@ -70,6 +70,9 @@ class _ContextSession:
         raise NotImplementedError
 
 
+VOCAB_LIMIT = "backends.vllm_vocab_limit:TokenizerVocabLimit"  # by name: imported in the engine's own process
+
+
 class VLLMSession(_ContextSession):
     """vLLM offline engine with prefix caching (one `generate` call per step for all rows)."""
 
@@ -81,6 +84,8 @@ class VLLMSession(_ContextSession):
             from backends.vllm_engine import VLLMGenerator
 
             engine_kwargs.setdefault("enable_prefix_caching", True)
+            # never sample an id past the tokenizer: it is no token, and the other model may not have it
+            engine_kwargs.setdefault("logits_processors", [VOCAB_LIMIT])
             self.generator, self.owner = VLLMGenerator(model, **engine_kwargs), True
         self.llm, self.tokenizer, self.model_name = self.generator.llm, self.generator.tokenizer, model
 
