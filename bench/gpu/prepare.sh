@@ -14,7 +14,8 @@ P=(--only-binary=:all: --python-version 3.12 --implementation cp --platform many
    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 # What the GPU image (torch 2.11, transformers, peft, accelerate, pandas, pyarrow, scikit-learn) lacks.
 DEPS=(math-verify==0.9.0 latex2sympy2-extended==1.10.2 antlr4-python3-runtime==4.13.2 platformdirs==4.14.7
-      tomli-w==1.2.0 trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 gguf==0.19.0)
+      tomli-w==1.2.0 trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 gguf==0.19.0
+      pydantic==2.12.5 pydantic-core==2.41.5 annotated-types==0.8.0 typing-inspection==0.4.5)
 
 if [ ! -f "$dest/vllm/bundle.sha256" ]; then
   bash "$shared/make_bundle.sh" "$dest/vllm"
