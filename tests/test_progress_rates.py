@@ -90,3 +90,32 @@ def test_emitter_rate_is_measured_over_time_not_over_a_burst(tmp_path) -> None: 
         emit_mod.time.monotonic = real  # type: ignore[attr-defined]
     last = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[-1])
     assert last["done"] == 20 and last["rate"] == pytest.approx(20 / 60.02, rel=1e-3)
+
+
+def test_a_landed_chunk_is_shown_at_once_after_a_burst(tmp_path) -> None:  # noqa: ANN001
+    """An hf batch yields its results within microseconds, then the engine may be silent for minutes: the progress
+    written when the chunk lands must already count the whole burst (the CLI once sat at 1/20 with 8 done)."""
+    import json
+
+    from backends.base import GenerationResult
+    from experiments.datasets import load_examples
+    from experiments.datasets.base import DatasetSpec
+    from experiments.emit import Emitter
+    from experiments.specs import spec_to_toml
+    from experiments.stages.context import StageContext
+    from experiments.stages.inference.run import ChunkAssembler, chunk_examples
+    from experiments.stages.inference.spec import InferenceSpec
+    from experiments.store import RunStore
+
+    spec = InferenceSpec(dataset=DatasetSpec(source="arith", limit=8), chunk_size=4)
+    store = RunStore.create(spec_to_toml(spec), "inference", tmp_path)
+    ctx = StageContext(store=store, emit=Emitter(store.events_path, store.run_id))
+    chunks = chunk_examples(load_examples(spec.dataset).examples, 4)
+    assembler = ChunkAssembler(spec, ctx, chunks, [0, 1], 8, lambda: sum(4 for _ in store.done_chunks()))
+    for ex in chunks[0]:
+        assembler.messages[ex.example_id] = ({"role": "user", "content": ex.question},)
+        assembler.take(GenerationResult(key=(0, ex.example_id), sample_idx=0, text="4", finish_reason="stop",
+                                        prompt_tokens=5, completion_tokens=2))
+    events = [json.loads(line) for line in store.events_path.read_text().splitlines()]
+    shown = [e["done"] for e in events if e["type"] == "progress"]
+    assert shown[-1] == 4, shown

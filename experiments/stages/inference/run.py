@@ -168,15 +168,18 @@ class ChunkAssembler:
         if record is not None:
             self.pending[chunk_index].append(record)
             self.generated += result.completion_tokens
-        if self.remaining[chunk_index] == 0:
+        landed = self.remaining[chunk_index] == 0
+        if landed:
             written = store.write_chunk(chunk_index, self.pending.pop(chunk_index))
             self.in_flight -= len(self.chunks[chunk_index]) * self.n
             emit.chunk(chunk_index, "computed", written)
             self.base_done = self.done_on_disk()
         elapsed = time.monotonic() - self.started
-        emit.progress(self.base_done + self.in_flight, self.total, unit="samples")
+        # A landed chunk is always shown: a batch's results come in one burst, and the engine may then be silent
+        # for minutes, which would leave a coalesced progress event unwritten (the CLI stuck at the burst's first).
+        emit.progress(self.base_done + self.in_flight, self.total, unit="samples", force=landed)
         if elapsed > 0:
-            emit.metric("tokens_per_s", self.generated / elapsed)
+            emit.metric("tokens_per_s", self.generated / elapsed, force=landed)
 
 
 def stream_chunks(spec: InferenceSpec, ctx: StageContext, generator: Any, chunks: list[list[Example]],
