@@ -38,7 +38,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_id = jobs.launch(spec, _home(args))
     print(f"demo: {spec.title}\nhome: {_home(args)}")
     def done(stores: list[Any]) -> None:
-        print("\n" + inert(format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", []))))
+        summary = stores[-1].manifest().get("summary", {})
+        print("\n" + inert(format_accuracy(summary.get("accuracy", []))))
+        tokens = summary.get("tokens") or {}
+        if tokens:
+            print("confidence tokens: " + ", ".join(f"{inert(str(t))} {n}" for t, n in sorted(tokens.items())))
         print(f"\nnext: browse these runs and their records in the console: confconsole --home {_home(args)}")
 
     return follow_chain(run_id, args, done)

@@ -63,6 +63,7 @@ def test_demo_runs_the_chain_and_says_where_to_look_next(demo: Demo) -> None:
     assert all(s.effective_status() == "done" for s in demo.runs.values())
     assert "== inference run" in demo.output and "== tagging run" in demo.output
     assert "accuracy" in demo.output.lower() and "next: browse these runs" in demo.output
+    assert "confidence tokens: <" in demo.output  # the mix the README promises
     assert len(demo.runs["tagging"].records()) == 2
 
 
