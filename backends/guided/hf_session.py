@@ -155,7 +155,6 @@ class HFSession:
 
     def boundary_stats(self, rows: list[int]) -> dict[int, dict[str, float]]:
         """Stats of each row's next-token distribution (feeds pending tokens first)."""
-
         feed = {r: self.pending[r] for r in rows if self.pending[r]}
         if feed:
             self._forward(feed)
