@@ -5,9 +5,9 @@
 
 For each oracle, with the `always` policy (base and oracle alternate, every row consults c times), c=20, k=10,
 step 10 and fixed-length answers (EOS ignored):
-- guided: one batched `GuidedLoop` over all prompts (hf: KV caches kept; vllm: prefix caching), the base's
-  statistics only where the policy looks (`stats = "after"`/`"none"`); `+ stats`: the same with statistics at
-  every position (`stats = "during"`, hf);
+- guided: one batched `GuidedLoop` over all prompts (hf: KV caches kept; vllm: prefix caching), no statistics
+  during the run (`stats = "none"`; the `always` policy reads none); `+ stats`: the same with the base's
+  statistics at every position (`stats = "during"`, hf);
 - ideal: plain batched generation, same engine, of the same number of base tokens by the base model plus the same
   number of oracle tokens by the oracle (no hand-overs): guided / ideal throughput is the overhead (goal >= 0.7);
 - reference: the reference implementation's loop, one prompt at a time over HTTP, re-sending the whole text at
@@ -140,7 +140,7 @@ def start_servers(kind: str, base: str, oracle: str, device: str) -> tuple[Any, 
 
 def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step, max_new_tokens=args.max_new_tokens,
-                          ignore_eos=True, token_stats=False)
+                          ignore_eos=True, token_stats=False, boundary_stats=False)
     batch = prompts(args.batch)
     base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device, json.loads(args.vllm_args))
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
@@ -154,7 +154,8 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     tokens = base_tokens + oracle_tokens
     stats_s = None
     if args.token_stats and args.engine == "hf":  # the same run with the base's statistics at every position
-        loop_stats = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), replace(params, token_stats=True))
+        loop_stats = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), replace(params, token_stats=True,
+                                                                          boundary_stats=True))
         started = time.perf_counter()
         loop_stats.run(batch)
         stats_s = time.perf_counter() - started

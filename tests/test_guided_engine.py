@@ -178,3 +178,33 @@ def test_oracle_only_and_never(models: dict[str, str], tmp_path: Path) -> None:
     never = GuidedLoop(base, None, make_policy("never"), GuidedParams(c=0, k=0, max_new_tokens=12,
                                                                     ignore_eos=True)).run(PROMPTS[:2])
     assert all({p.source for p in s.pieces} == {"base"} and not s.cheat_positions for s in never)
+
+
+def test_subset_forwards_and_take_back_match_a_fresh_forward(models: dict[str, str]) -> None:
+    """Forwards over a changing subset of rows (ragged cache), with tokens taken back, keep every row's logits
+    equal to one forward over that row's whole text, and a forward only runs over the rows it serves."""
+    import torch
+
+    s = session(models["base"])
+    prompts = [s.render(p) for p in PROMPTS]
+    s.open(prompts)
+    batch_sizes: list[int] = []
+    hook = s.model.register_forward_pre_hook(lambda _m, _a, kw: batch_sizes.append(kw["input_ids"].shape[0]),
+                                             with_kwargs=True)
+    s.append(1, [101, 102, 103, 104])
+    s.boundary_stats([1])  # feeds row 1 alone
+    s.append(1, [7], drop_last=2)  # takes back two cached tokens
+    s.append(0, [55, 56])
+    s.append(2, [9])
+    s.boundary_stats([0, 2])
+    s.generate([0, 1], [3, 2], ignore_eos=True)
+    s.append(2, [11, 12, 13], drop_last=1)
+    s.boundary_stats([2])
+    s.boundary_stats([0, 1, 2])  # feeds the segments' last tokens (they wait for the next block)
+    hook.remove()
+    assert batch_sizes[:2] == [1, 2] and max(batch_sizes) == 2
+    for row, prompt in enumerate(prompts):
+        with torch.no_grad():
+            fresh = s.model(torch.tensor([prompt + s.answer_ids(row)])).logits[0, -1].float()
+        held = s._held_rows([row])[0]
+        assert torch.allclose(held, fresh, atol=1e-4), row

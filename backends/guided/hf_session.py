@@ -1,12 +1,13 @@
 """A transformers model session for guided decoding: one batched KV cache kept for the whole answer.
 
-All rows share one `DynamicCache` of shape [rows, heads, columns, dim]. Every forward call appends one block of
-columns for every row: rows that have tokens to add put them right-aligned in the block, the rest get padding
-that the attention mask hides. Tokens handed over by the other model wait in `pending` and are fed as one
-block before the next sampled token, so nothing is ever re-encoded. The logits after each row's last token are
-kept (`held`): sampling starts from them, and the policy reads the base model's boundary statistics from them.
-Taking back a token for a text hand-over masks its column (a hole; positions stay consecutive). Rows that end are
-dropped from the cache once a quarter of the batch has ended.
+All rows share one `RaggedCache` (backends/guided/ragged_cache.py): every row has its own length, and a forward
+call runs over only the rows that have tokens to add (their tokens right-aligned in one block), so the rows the
+oracle does not serve cost nothing and no row collects padding columns. Tokens handed over by the other model
+wait in `pending` and are fed as one block before the next sampled token, so nothing is ever re-encoded; the
+last token of each segment waits there too, so it joins that block instead of costing a forward of its own. The
+logits after each row's last token are kept (`held`): sampling starts from them, and the policy reads the base
+model's boundary statistics from them. Taking back a token for a text hand-over shortens its row. Rows that end
+are dropped from the cache once a quarter of the batch has ended.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class HFSession:
             kwargs["attn_implementation"] = register()
         self.model = AutoModelForCausalLM.from_pretrained(self.path, **kwargs).to(self.device).eval()
         self.last_layer = int(self.model.config.num_hidden_layers) - 1
+        # SDPA-style kernels take a bool mask; kernels that add the mask to the scores need an additive one.
+        impl = getattr(self.model.config, "_attn_implementation", "sdpa")
+        self._float_mask = None if impl in ("sdpa", "guided_stats") else self.model.dtype
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
         if self.tokenizer.eos_token_id is not None:
@@ -64,19 +68,16 @@ class HFSession:
         self.track_stats = track_stats
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(sampling.seed or 0))
-        from transformers import DynamicCache
+        from backends.guided.ragged_cache import RaggedCache
 
-        self.cache = DynamicCache()
-        self.mask = torch.zeros((n, 0), dtype=torch.long, device=self.device)
-        self.n_real = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.cache = RaggedCache(n, self.device)
         self.held: Any = None
         self.held_attn: list[dict[str, float]] = [{} for _ in range(n)]
         self.index = {r: r for r in range(n)}  # logical row -> batch index in the cache
         self.answers: dict[int, list[int]] = {r: [] for r in range(n)}
         self.pending: dict[int, list[int]] = {r: [] for r in range(n)}
-        self.cols: dict[int, list[int]] = {r: [] for r in range(n)}  # cache columns of the row's answer tokens
         self.dead: set[int] = set()
-        self._forward({r: list(p) for r, p in enumerate(prompts)}, answer=False)
+        self._forward({r: list(p) for r, p in enumerate(prompts)})
 
     def answer_ids(self, row: int) -> list[int]:
         return self.answers[row]
@@ -88,10 +89,8 @@ class HFSession:
             from_pending = min(drop_last, len(self.pending[row]))
             if from_pending:
                 del self.pending[row][-from_pending:]
-            b = self.index[row]
-            for _ in range(drop_last - from_pending):
-                self.mask[b, self.cols[row].pop()] = 0
-                self.n_real[b] -= 1
+            if drop_last > from_pending:
+                self.cache.take_back(self.index[row], drop_last - from_pending)
         self.answers[row].extend(ids)
         self.pending[row].extend(ids)
 
@@ -134,10 +133,13 @@ class HFSession:
                     stat_slots.append((r, len(stat_steps) - 1, slot, self.held_attn[self.index[r]]))
                 self.answers[r].append(tok)
                 left[r] -= 1
-                step[r] = [tok]
+                if left[r] > 0:
+                    step[r] = [tok]
+                else:  # the segment's last token waits in `pending`: it joins the next block fed to this row
+                    self.pending[r].append(tok)
             if step:
                 self._forward(step)
-            going = [r for r in step if left[r] > 0]
+            going = list(step)
         if stat_slots:
             values = [t.tolist() for t in stat_steps]
             for r, step_no, slot, attn in stat_slots:
@@ -175,42 +177,30 @@ class HFSession:
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
         return torch.multinomial(probs, 1, generator=self.gen).squeeze(-1)
 
-    def _forward(self, tokens: dict[int, list[int]], answer: bool = True) -> None:
-        """Append one block of columns: each listed row's tokens right-aligned, padding elsewhere."""
+    def _forward(self, tokens: dict[int, list[int]]) -> None:
+        """One forward over the listed rows only: their tokens right-aligned in one block, appended per row."""
         import torch
 
-        rows_n = self.mask.shape[0]
-        width = max(len(t) for t in tokens.values())
-        start = self.mask.shape[1]
-        block = [[self.pad_id] * width for _ in range(rows_n)]
-        real = [[0] * width for _ in range(rows_n)]
-        for r, ids in tokens.items():
-            b, pad = self.index[r], width - len(ids)
-            block[b][pad:] = ids
-            real[b][pad:] = [1] * len(ids)
-            if answer:
-                self.cols[r].extend(range(start + pad, start + width))
+        order = sorted(tokens, key=lambda r: self.index[r])
+        batch_rows = [self.index[r] for r in order]
+        width = max(len(tokens[r]) for r in order)
+        block = [[self.pad_id] * (width - len(tokens[r])) + list(tokens[r]) for r in order]
+        for r in order:
             self.pending[r] = []
+        positions, mask = self.cache.prepare(batch_rows, [len(tokens[r]) for r in order], width, self._float_mask)
         block_t = torch.tensor(block, dtype=torch.long, device=self.device)
-        real_t = torch.tensor(real, dtype=torch.long, device=self.device)
-        mask = torch.cat([self.mask, real_t], dim=1)
-        positions = (self.n_real[:, None] + real_t.cumsum(1) - 1).clamp(min=0)
         with torch.no_grad(), self._capture() as box:
             out = self.model(input_ids=block_t, attention_mask=mask, position_ids=positions,
                              past_key_values=self.cache, use_cache=True, logits_to_keep=1)
         self.forward_calls += 1
-        self.cache = out.past_key_values
-        self.mask, self.n_real = mask, self.n_real + real_t.sum(1)
         last = out.logits[:, -1].float()
-        if self.held is None or len(tokens) == rows_n:
+        if self.held is None or len(order) == self.cache.batch:  # every row, in batch order
             self.held = last
         else:
-            fed = torch.tensor([self.index[r] for r in tokens], device=self.device)
-            self.held[fed] = last[fed]
+            self.held[torch.tensor(batch_rows, device=self.device)] = last
         if box is not None and box.get("rows") is not None:
-            for r in tokens:
-                b = self.index[r]
-                self.held_attn[b] = box["rows"][b][-1]
+            for i, b in enumerate(batch_rows):
+                self.held_attn[b] = box["rows"][i][-1]
 
     def _capture(self) -> Any:
         from contextlib import nullcontext
@@ -229,8 +219,8 @@ class HFSession:
             return
         keep_rows = sorted((r for r in self.index if r not in self.dead), key=lambda r: self.index[r])
         keep = torch.tensor([self.index[r] for r in keep_rows], device=self.device)
-        self.cache.batch_select_indices(keep)
-        self.mask, self.n_real, self.held = self.mask[keep], self.n_real[keep], self.held[keep]
+        self.cache.select_rows(keep.tolist())
+        self.held = self.held[keep]
         self.held_attn = [self.held_attn[i] for i in keep.tolist()]
         self.index = {r: i for i, r in enumerate(keep_rows)}
         self.dead = set()

@@ -39,6 +39,7 @@ class GuidedParams:
     max_new_tokens: int = 256  # answer tokens (base + oracle) at most
     ignore_eos: bool = False  # fixed-length answers (benchmarks)
     token_stats: bool = True  # the base's statistics at every position (else only where a policy looks)
+    boundary_stats: bool = True  # the base's statistics at each consultation point, even if the policy needs none
 
 
 @dataclass
@@ -198,7 +199,8 @@ class GuidedLoop:
                 for r in picked:
                     seqs[r].cheat_positions.append(seqs[r].position)
                 self._write(oracle, "oracle", picked, seqs, p.k, self.to_base, base,
-                            boundary=stats or (base.boundary_stats(picked) if base.exact_stats else {}))
+                            boundary=stats or (base.boundary_stats(picked)
+                                               if base.exact_stats and p.boundary_stats else {}))
                 active = self._still_active(active, seqs, base, oracle)
         base.release(list(range(len(seqs))))
         oracle.release(list(range(len(seqs))))

@@ -106,7 +106,7 @@ def run_block(spec: GuidedSpec, ctx: StageContext, sessions: Sessions, cell: tup
     oracle = sessions.get("oracle") if policy.oracle_only or (c > 0 and k > 0) else None
     params = GuidedParams(c=max(c, 0), k=max(k, 0), step_size=spec.step_size,
                           max_new_tokens=spec.max_new_tokens, ignore_eos=spec.ignore_eos,
-                          token_stats=spec.stats == "during")
+                          token_stats=spec.stats == "during", boundary_stats=spec.stats != "none")
     streams = [f"c{c}k{k}/{ex.example_id}#{s}" for ex, s in rows]
 
     def on_pieces(row: int, pieces: list[Any]) -> None:
