@@ -44,7 +44,7 @@ class HFSession:
         self.last_layer = int(self.model.config.num_hidden_layers) - 1
         # SDPA-style kernels take a bool mask; kernels that add the mask to the scores need an additive one.
         impl = getattr(self.model.config, "_attn_implementation", "sdpa")
-        self._float_mask = None if impl in ("sdpa", "guided_stats") else self.model.dtype
+        self._additive_mask_dtype = None if impl in ("sdpa", "guided_stats") else self.model.dtype
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
         if self.tokenizer.eos_token_id is not None:
@@ -187,7 +187,8 @@ class HFSession:
         block = [[self.pad_id] * (width - len(tokens[r])) + list(tokens[r]) for r in order]
         for r in order:
             self.pending[r] = []
-        positions, mask = self.cache.prepare(batch_rows, [len(tokens[r]) for r in order], width, self._float_mask)
+        counts = [len(tokens[r]) for r in order]
+        positions, mask = self.cache.prepare(batch_rows, counts, width, self._additive_mask_dtype)
         block_t = torch.tensor(block, dtype=torch.long, device=self.device)
         with torch.no_grad(), self._capture() as box:
             out = self.model(input_ids=block_t, attention_mask=mask, position_ids=positions,
@@ -218,10 +219,10 @@ class HFSession:
         if not self.dead or len(self.dead) * 4 < len(self.index):
             return
         keep_rows = sorted((r for r in self.index if r not in self.dead), key=lambda r: self.index[r])
-        keep = torch.tensor([self.index[r] for r in keep_rows], device=self.device)
-        self.cache.select_rows(keep.tolist())
-        self.held = self.held[keep]
-        self.held_attn = [self.held_attn[i] for i in keep.tolist()]
+        keep = [self.index[r] for r in keep_rows]
+        self.cache.select_rows(keep)
+        self.held = self.held[torch.tensor(keep, device=self.device)]
+        self.held_attn = [self.held_attn[i] for i in keep]
         self.index = {r: i for i, r in enumerate(keep_rows)}
         self.dead = set()
 

@@ -66,22 +66,26 @@ class RaggedCache(Cache):
     """Per-row lengths over preallocated buffers; `prepare` plans one forward, the model's layers then `update`."""
 
     def __init__(self, batch: int, device: Any) -> None:
-        super().__init__(layer_class_to_replicate=_Layer)  # type: ignore[arg-type]
-        self.batch = batch
+        super().__init__(layers=[])  # one `_Layer` per model layer, made on its first `update`
         self.device = device
-        self.lengths = torch.zeros(batch, dtype=torch.long)  # host copy: planning needs no device sync
+        self.lengths = torch.zeros(batch, dtype=torch.long)  # on the host: planning needs no device sync
         self.capacity = 0
         self.plan: _Plan | None = None
 
+    @property
+    def batch(self) -> int:
+        return len(self.lengths)
+
     # -- planning ----------------------------------------------------------------------------------------
-    def prepare(self, rows: list[int], counts: list[int], width: int, float_mask: Any = None
+    def prepare(self, rows: list[int], counts: list[int], width: int, additive_dtype: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Plan a forward over batch rows `rows` whose blocks hold `counts` real tokens right-aligned in `width`.
 
         Returns (position_ids [len(rows), width], 4D mask [len(rows), 1, width, kv_len]): bool (True = attend),
-        or additive in `float_mask`'s dtype when given (for attention kernels that add the mask to the scores).
+        or additive in `additive_dtype` when given (for attention kernels that add the mask to the scores).
         """
-        lens = self.lengths[rows]
+        row_t = torch.tensor(rows, dtype=torch.long)
+        lens = self.lengths[row_t]
         cnt = torch.tensor(counts, dtype=torch.long)
         pad = width - cnt
         kv_len = int((lens + cnt).max())
@@ -91,7 +95,6 @@ class RaggedCache(Cache):
         real = j[None, :] >= pad[:, None]  # [n, width]
         offset = j[None, :] - pad[:, None]  # index of the token among the row's new ones
         sub_row, sub_col = real.nonzero(as_tuple=True)
-        row_t = torch.tensor(rows, dtype=torch.long)
         dst_col = lens[sub_row] + offset[sub_row, sub_col]
         positions = (lens[:, None] + offset).clamp(min=0)
         cols = torch.arange(kv_len)
@@ -103,11 +106,11 @@ class RaggedCache(Cache):
         self.plan = _Plan(
             rows=None if everyone else row_t.to(dev), dst_row=row_t[sub_row].to(dev), dst_col=dst_col.to(dev),
             src_row=sub_row.to(dev), src_col=sub_col.to(dev), kv_len=kv_len, capacity=self.capacity)
-        self.lengths[rows] = lens + cnt
+        self.lengths[row_t] = lens + cnt
         mask = allowed[:, None].to(dev)
-        if float_mask is not None:
-            mask = torch.zeros(mask.shape, dtype=float_mask, device=dev).masked_fill(
-                ~mask, torch.finfo(float_mask).min)
+        if additive_dtype is not None:
+            mask = torch.zeros(mask.shape, dtype=additive_dtype, device=dev).masked_fill(
+                ~mask, torch.finfo(additive_dtype).min)
         return positions.to(dev), mask
 
     def take_back(self, row: int, n: int) -> None:
@@ -121,7 +124,6 @@ class RaggedCache(Cache):
         for layer in self.layers:
             layer.select(dev_idx)  # type: ignore[attr-defined]
         self.lengths = self.lengths[idx]
-        self.batch = len(index)
 
     # -- transformers' Cache interface -------------------------------------------------------------------------
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
