@@ -70,7 +70,10 @@ class HFGenerator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype).to(self.device)
+        from backends.sdpa_gqa import register
+
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch_dtype,
+                                                          attn_implementation=register()).to(self.device)
         if adapter:
             from peft import PeftModel
 

@@ -21,11 +21,12 @@ class HFCompletionServer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from backends.embedded import resolve_model
+        from backends.sdpa_gqa import register
 
         path = resolve_model(model)
         self.model_name = model
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, attn_implementation=register()).to(device).eval()
         self.device, self.torch = device, torch
         self.lock = threading.Lock()
         self.requests = 0

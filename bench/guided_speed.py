@@ -15,6 +15,9 @@ step 10 and fixed-length answers (EOS ignored):
   no prefix cache; `vllm`: two `vllm serve`), timed on `--reference-prompts` prompts and scaled to the batch
   (it is sequential, so its time is linear in the prompts): guided / reference (goal >= 10x).
 `--big-oracle auto` builds a random-weight Llama with the base's tokenizer, about 4x the embedded model.
+hf models run with `backends.sdpa_gqa` attention (guided and ideal alike; `bench/sdpa_gqa.py` times it against
+transformers' stock `sdpa`). With oracle == base the oracle shares the base's session (one model, one KV cache, as
+the guided stage does); `--no-share` times two separate sessions.
 """
 
 from __future__ import annotations
@@ -63,11 +66,13 @@ def big_oracle(base: str, out: Path) -> str:
     return str(out)
 
 
-def open_sessions(engine: str, base: str, oracle: str, device: str, vllm_args: dict[str, Any]) -> tuple[Any, Any]:
+def open_sessions(engine: str, base: str, oracle: str, device: str, vllm_args: dict[str, Any],
+                  share: bool = True) -> tuple[Any, Any]:
     if engine == "hf":
-        from backends.guided.hf_session import HFSession
+        from backends.guided.hf_session import HFSession, SameModelOracle
 
-        return HFSession(base, device=device), HFSession(oracle, device=device)
+        b = HFSession(base, device=device)
+        return b, (SameModelOracle(b) if share and oracle == base else HFSession(oracle, device=device))
     from backends.guided.served_session import VLLMSession
 
     b = VLLMSession(base, **{"gpu_memory_utilization": 0.35, **vllm_args})
@@ -142,7 +147,8 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step, max_new_tokens=args.max_new_tokens,
                           ignore_eos=True, token_stats=False, boundary_stats=False)
     batch = prompts(args.batch)
-    base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device, json.loads(args.vllm_args))
+    base_s, oracle_s = open_sessions(args.engine, args.base, oracle, args.device, json.loads(args.vllm_args),
+                                     share=args.share)
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
                                                               ignore_eos=True)).run(batch[:2])  # warm-up
     loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
@@ -165,6 +171,7 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
         "engine": args.engine, "device": args.device, "base": args.base, "oracle": oracle, "prompts": len(batch),
         "c": args.c, "k": args.k, "step": args.step, "max_new_tokens": args.max_new_tokens,
         "base_tokens": base_tokens, "oracle_tokens": oracle_tokens,
+        "shared_session": getattr(oracle_s, "shares", None) is base_s,
         "guided_s": round(guided_s, 2), "guided_tok_s": round(tokens / guided_s, 1),
         "guided_base_s": round(loop.timings.base_s, 2), "guided_oracle_s": round(loop.timings.oracle_s, 2),
         "ideal_s": round(ideal_s, 2), "ideal_tok_s": round(tokens / ideal_s, 1),
@@ -213,6 +220,9 @@ def main() -> None:
                         help="also time a run with the base's statistics at every position (stats = during)")
     parser.add_argument("--vllm-args", default="{}", help='JSON engine kwargs of both vLLM sessions, e.g. '
                         '\'{"enforce_eager": true}\'')
+    parser.add_argument("--share", action=argparse.BooleanOptionalAction, default=True,
+                        help="hf, oracle == base: one model and one KV cache for both, as the guided stage does "
+                             "(--no-share: two sessions that each encode the other's segments)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--trace", type=int, default=0, help="dump stacks every N s (diagnosing a slow run)")
     args = parser.parse_args()
@@ -237,7 +247,8 @@ def main() -> None:
             print(json.dumps(r))
             continue
         print(f"\n{r['engine']} on {r['device']}: base {r['base']}, oracle {r['oracle']}, {r['prompts']} prompts, "
-              f"c={r['c']} k={r['k']} step={r['step']}, {r['base_tokens']} base + {r['oracle_tokens']} oracle tokens")
+              f"c={r['c']} k={r['k']} step={r['step']}, {r['base_tokens']} base + {r['oracle_tokens']} oracle tokens"
+              + (", oracle shares the base's session" if r["shared_session"] else ""))
         print(f"  guided     {r['guided_s']:8.2f} s  {r['guided_tok_s']:8.1f} tok/s  (base {r['guided_base_s']} s, "
               f"oracle {r['guided_oracle_s']} s)")
         if "guided_stats_s" in r:

@@ -208,3 +208,29 @@ def test_subset_forwards_and_take_back_match_a_fresh_forward(models: dict[str, s
             fresh = s.model(torch.tensor([prompt + s.answer_ids(row)])).logits[0, -1].float()
         held = s._held_rows([row])[0]
         assert torch.allclose(held, fresh, atol=1e-4), row
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_oracle_sharing_the_base_session_writes_what_two_sessions_write(models: dict[str, str],
+                                                                        temperature: float) -> None:
+    """The same model as base and oracle (`SameModelOracle`): one KV cache, nothing handed over, the same tokens
+    (greedy, and sampled with each side's own seeded stream) as two separate sessions, with fewer forwards."""
+    from backends.guided.hf_session import SameModelOracle
+    from backends.guided.session import ModelSampling
+
+    params = GuidedParams(c=3, k=4, step_size=3, max_new_tokens=24, ignore_eos=True)
+    base_sampling = ModelSampling(temperature=temperature, seed=1)
+    oracle_sampling = ModelSampling(temperature=temperature / 2, seed=2)
+    two = GuidedLoop(session(models["base"]), session(models["base"]), make_policy("random_rising"), params, seed=3)
+    want = two.run(PROMPTS, base_sampling, oracle_sampling)
+    base = session(models["base"])
+    one = GuidedLoop(base, SameModelOracle(base), make_policy("random_rising"), params, seed=3)
+    assert one.shared and one.to_base is None
+    got = one.run(PROMPTS, base_sampling, oracle_sampling)
+    assert [[(p.token_id, p.source) for p in s.pieces] for s in got] == \
+        [[(p.token_id, p.source) for p in s.pieces] for s in want]
+    assert [s.cheat_positions for s in got] == [s.cheat_positions for s in want]
+    assert any(s.cheat_positions for s in got)
+    assert base.forward_calls < two.base.forward_calls + two.oracle.forward_calls
+    alone = GuidedLoop(None, SameModelOracle(session(models["base"])), make_policy("oracle_only"), params)
+    assert all(s.oracle_tokens == params.max_new_tokens for s in alone.run(PROMPTS[:2]))

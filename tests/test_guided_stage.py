@@ -141,6 +141,28 @@ def test_guide_prints_two_colours(tiny: dict[str, str], capsys: pytest.CaptureFi
     assert "\033[31m" in out and "\033[34m" in out and "[consult @4" in out and "consultations at [4, 11]" in out
 
 
+def test_oracle_that_is_the_base_model_shares_its_session(home: Path, tiny: dict[str, str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Base == oracle on hf: one model loaded, one KV cache (said in the run's log), in the stage and in `guide`;
+    token equality with two separate sessions is tested in test_guided_engine."""
+    from experiments.cli import main
+
+    store = launch(home, base=tiny["base"], oracle=tiny["base"], dataset={"source": "arith", "limit": 2},
+                   policy="always", grid=[[2, 3]], step_size=4, max_new_tokens=12, ignore_eos=True, stats="none")
+    events = [json.loads(x) for x in store.events_path.read_text().splitlines()]
+    logs = [e["message"] for e in events if e["type"] == "log"]
+    assert any("oracle is the base model: sharing its hf session" in m for m in logs)
+    assert sum(1 for m in logs if m.startswith("base loaded")) == 1 and not any(m.startswith("oracle loaded")
+                                                                               for m in logs)
+    guided = [r for r in store.records() if (r["c"], r["k"]) == (2, 3)]
+    assert len(guided) == 2 and all(r["cheat_positions"] == [4, 11] for r in guided)
+    assert [s["source"] for s in guided[0]["interleaved_outputs"]] == ["base", "oracle", "base", "oracle"]
+    code = main(["guide", "--base", tiny["base"], "--oracle", tiny["base"], "--policy", "always", "--c", "2",
+                 "--k", "3", "--step-size", "4", "--max-new-tokens", "12", "--prompt", "What is 2+3?"])
+    shared = capsys.readouterr()
+    assert code == 0 and "sharing its hf session" in shared.err
+
+
 def test_guided_command_builds_a_valid_spec() -> None:
     from experiments.cli import build_parser
     from experiments.specs import parse_spec, spec_from_toml

@@ -4,7 +4,7 @@
 strength needs the pre-softmax scores). Instead the model is loaded with `attn_implementation="guided_stats"`,
 registered here: every layer runs SDPA as usual, and while a `capture_attention` block is active the last layer
 also computes its scores explicitly and hands them to `stats.attention_stats`. Outside such a block it costs
-nothing extra.
+nothing extra. The attention itself is `backends.sdpa_gqa`'s (SDPA sharing key/value heads on the CPU).
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ _state = threading.local()
 def register() -> str:
     """Register the attention function and its mask builder (SDPA's) with transformers; returns the name."""
     from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import sdpa_mask
+
+    from backends.sdpa_gqa import attention_forward
 
     def guided_stats_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
                                **kwargs: Any) -> Any:
         capture = getattr(_state, "capture", None)
         if capture is not None and getattr(module, "layer_idx", None) == capture["layer"]:
             capture["rows"] = _scores_stats(query, key, attention_mask, kwargs.get("scaling"))
-        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+        return attention_forward(module, query, key, value, attention_mask, **kwargs)
 
     AttentionInterface.register(IMPLEMENTATION, guided_stats_attention)
     AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)

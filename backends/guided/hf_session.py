@@ -38,13 +38,14 @@ class HFSession:
         self.attention_stats = attention_stats
         if attention_stats:
             from backends.guided.attention import register
-
-            kwargs["attn_implementation"] = register()
+        else:
+            from backends.sdpa_gqa import register
+        kwargs["attn_implementation"] = register()
         self.model = AutoModelForCausalLM.from_pretrained(self.path, **kwargs).to(self.device).eval()
         self.last_layer = int(self.model.config.num_hidden_layers) - 1
         # SDPA-style kernels take a bool mask; kernels that add the mask to the scores need an additive one.
         impl = getattr(self.model.config, "_attn_implementation", "sdpa")
-        self._additive_mask_dtype = None if impl in ("sdpa", "guided_stats") else self.model.dtype
+        self._additive_mask_dtype = None if impl in ("sdpa", "sdpa_gqa", "guided_stats") else self.model.dtype
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
         if self.tokenizer.eos_token_id is not None:
@@ -61,13 +62,11 @@ class HFSession:
     # -- batch state -------------------------------------------------------------------------------------
     def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
              track_stats: bool = False) -> None:
-        import torch
 
         n = len(prompts)
         self.sampling = sampling = sampling or ModelSampling()
         self.track_stats = track_stats
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(int(sampling.seed or 0))
+        self.gen = self.generator(sampling)
         from backends.guided.ragged_cache import RaggedCache
 
         self.cache = RaggedCache(n, self.device)
@@ -78,6 +77,13 @@ class HFSession:
         self.pending: dict[int, list[int]] = {r: [] for r in range(n)}
         self.dead: set[int] = set()
         self._forward({r: list(p) for r, p in enumerate(prompts)})
+
+    def generator(self, sampling: ModelSampling) -> Any:
+        import torch
+
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(sampling.seed or 0))
+        return gen
 
     def answer_ids(self, row: int) -> list[int]:
         return self.answers[row]
@@ -101,9 +107,14 @@ class HFSession:
             self.index = {}
 
     # -- generation --------------------------------------------------------------------------------------
-    def generate(self, rows: list[int], budgets: list[int], ignore_eos: bool = False) -> dict[int, Segment]:
+    def generate(self, rows: list[int], budgets: list[int], ignore_eos: bool = False,
+                 sampler: tuple[ModelSampling, Any] | None = None, track_stats: bool | None = None
+                 ) -> dict[int, Segment]:
+        """`sampler` (sampling, torch generator) and `track_stats` override this session's: `SameModelOracle`."""
         import torch
 
+        sampling, gen = sampler or (self.sampling, self.gen)
+        track = self.track_stats if track_stats is None else track_stats
         self._compact()
         out = {r: Segment(ids=[]) for r in rows}
         feed = {r: self.pending[r] for r in rows if self.pending[r]}
@@ -120,8 +131,8 @@ class HFSession:
             logits = held[:, :self.vocab_limit]
             if banned:
                 logits = logits.index_fill(1, torch.tensor(banned, device=self.device), float("-inf"))
-            tokens = self._sample(logits).tolist()
-            if self.track_stats:
+            tokens = self._sample(logits, sampling, gen).tolist()
+            if track:
                 stat_steps.append(logit_stats_tensor(held))
             step: dict[int, list[int]] = {}
             for slot, (r, tok) in enumerate(zip(going, tokens, strict=True)):
@@ -129,7 +140,7 @@ class HFSession:
                     out[r].eos = True
                     continue
                 out[r].ids.append(tok)
-                if self.track_stats:
+                if track:
                     stat_slots.append((r, len(stat_steps) - 1, slot, self.held_attn[self.index[r]]))
                 self.answers[r].append(tok)
                 left[r] -= 1
@@ -163,10 +174,10 @@ class HFSession:
         stats = logit_stats(self._held_rows(rows))
         return {r: {**st, **self.held_attn[self.index[r]]} for r, st in zip(rows, stats, strict=True)}
 
-    def _sample(self, logits: Any) -> Any:
+    @staticmethod
+    def _sample(logits: Any, s: ModelSampling, gen: Any) -> Any:
         import torch
 
-        s = self.sampling
         if s.temperature <= 0:
             return logits.argmax(-1)
         probs = torch.softmax(logits.float() / s.temperature, dim=-1)
@@ -175,7 +186,7 @@ class HFSession:
             cut = sorted_p.cumsum(-1) - sorted_p > s.top_p
             sorted_p = sorted_p.masked_fill(cut, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-        return torch.multinomial(probs, 1, generator=self.gen).squeeze(-1)
+        return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
 
     def _forward(self, tokens: dict[int, list[int]]) -> None:
         """One forward over the listed rows only: their tokens right-aligned in one block, appended per row."""
@@ -204,6 +215,8 @@ class HFSession:
                 self.held_attn[b] = box["rows"][i][-1]
 
     def _capture(self) -> Any:
+        """Attention stats of the last layer when the base's are tracked (also over a `SameModelOracle`'s tokens:
+        the base's next token reads the attention of the last forward, whoever wrote the tokens before it)."""
         from contextlib import nullcontext
 
         if not (self.attention_stats and self.track_stats):
@@ -233,3 +246,58 @@ class HFSession:
     def close(self) -> None:
         self.model = None
         self.cache = None
+
+
+class SameModelOracle:
+    """The oracle when it is the base model itself (its own sampling): it writes into the base's session.
+
+    One model and one KV cache: what either side writes is already in the cache the other reads, so a hand-over
+    costs nothing, where two sessions of the same model would each encode the other's segments again (on a
+    compute-bound CPU that doubles the work of an `always` run). `GuidedLoop` sees `shares`, hands nothing over
+    and `join`s the base's batch instead of opening one; alone (oracle-only runs) it opens the base's session.
+    """
+
+    exact_stats = True
+
+    def __init__(self, base: HFSession) -> None:
+        self.shares = base
+        self.tokenizer = base.tokenizer
+        self.model_name = base.model_name
+        self.join(ModelSampling())
+
+    @property
+    def forward_calls(self) -> int:
+        return self.shares.forward_calls
+
+    def render(self, prompt: Prompt) -> list[int]:
+        return self.shares.render(prompt)
+
+    def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
+             track_stats: bool = False) -> None:
+        self.shares.open(prompts, sampling, track_stats=False)
+        self.join(sampling or ModelSampling())
+
+    def join(self, sampling: ModelSampling) -> None:
+        """Write into the base's open batch with this sampling (and its own random stream)."""
+        self.sampling, self.gen = sampling, self.shares.generator(sampling)
+
+    def answer_ids(self, row: int) -> list[int]:
+        return self.shares.answer_ids(row)
+
+    def append(self, row: int, ids: list[int], drop_last: int = 0) -> None:
+        self.shares.append(row, ids, drop_last)
+
+    def generate(self, rows: list[int], budgets: list[int], ignore_eos: bool = False) -> dict[int, Segment]:
+        return self.shares.generate(rows, budgets, ignore_eos, sampler=(self.sampling, self.gen), track_stats=False)
+
+    def boundary_stats(self, rows: list[int]) -> dict[int, dict[str, float]]:
+        return self.shares.boundary_stats(rows)
+
+    def release(self, rows: list[int]) -> None:
+        self.shares.release(rows)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.shares.describe(), "shares_base_session": True}
+
+    def close(self) -> None:
+        """The base session owns the model."""

@@ -7,7 +7,8 @@ steps (a KV cache in hf; the token ids to re-send with prefix caching in served 
         the base writes up to `step_size` tokens for every active row
         the policy looks at each row (position, consultations used, the base's next-token statistics)
         rows it picks (at most `c` times per answer) get `k` tokens from the oracle
-Each segment is handed to the other model: token ids when both share a tokenizer, text otherwise (`handover.py`).
+Each segment is handed to the other model: token ids when both share a tokenizer, text otherwise (`handover.py`);
+nothing when the oracle writes into the base's own session (the same model: `hf_session.SameModelOracle`).
 A row ends on EOS of either model (at a hand-over) or after `max_new_tokens` answer tokens.
 """
 
@@ -147,8 +148,11 @@ class GuidedLoop:
             raise ValueError("this policy needs an oracle session")
         if not policy.oracle_only and base is None:
             raise ValueError("this policy needs a base session")
-        self.to_oracle = Handover(base.tokenizer, oracle.tokenizer) if base and oracle else None
-        self.to_base = Handover(oracle.tokenizer, base.tokenizer) if base and oracle else None
+        # An oracle that writes into the base's own session (`SameModelOracle`) needs no hand-over.
+        self.shared = base is not None and getattr(oracle, "shares", None) is base
+        pair = base is not None and oracle is not None and not self.shared
+        self.to_oracle = Handover(base.tokenizer, oracle.tokenizer) if pair else None
+        self.to_base = Handover(oracle.tokenizer, base.tokenizer) if pair else None
 
     def run(self, prompts: list[Prompt], base_sampling: ModelSampling = ModelSampling(),
             oracle_sampling: ModelSampling = ModelSampling(), row_keys: list[Any] | None = None
@@ -183,7 +187,10 @@ class GuidedLoop:
         base, oracle, p = self.base, self.oracle, self.params
         assert base is not None and oracle is not None
         base.open([base.render(x) for x in prompts], base_sampling, track_stats=p.token_stats)
-        oracle.open([oracle.render(x) for x in prompts], oracle_sampling)
+        if self.shared:
+            oracle.join(oracle_sampling)
+        else:
+            oracle.open([oracle.render(x) for x in prompts], oracle_sampling)
         active = list(range(len(seqs)))
         while active:
             self._write(base, "base", active, seqs, p.step_size, self.to_oracle, oracle)

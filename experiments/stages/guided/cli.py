@@ -42,15 +42,17 @@ def cmd_guide(args: argparse.Namespace) -> int:
     from backends.guided.session import GuidedLoop, GuidedParams
     from experiments.stages.guided.colors import Painter
     from experiments.stages.guided.policies import make_policy
-    from experiments.stages.guided.sessions import open_session
+    from experiments.stages.guided.sessions import open_oracle, open_session
 
     ctx = _LocalContext()
     policy = make_policy(args.policy, threshold=args.threshold, p_start=args.p_start, p_end=args.p_end)
-    base = None if policy.oracle_only else open_session(_backend(args.base_engine, args.base_url), args.base,
-                                                        ctx, "base", attention_stats=args.attention_stats)
+    base_backend = _backend(args.base_engine, args.base_url)
+    base = None if policy.oracle_only else open_session(base_backend, args.base, ctx, "base",
+                                                        attention_stats=args.attention_stats)
     oracle = None
     if policy.oracle_only or (args.c > 0 and args.k > 0):
-        oracle = open_session(_backend(args.oracle_engine, args.oracle_url), args.oracle, ctx, "oracle")
+        oracle = open_oracle(_backend(args.oracle_engine, args.oracle_url), args.oracle, ctx, base, base_backend,
+                             args.base)
     painter = Painter(sys.stdout, verbose=args.verbose, color=args.color)
     painter.legend()
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step_size, max_new_tokens=args.max_new_tokens)

@@ -46,11 +46,15 @@ class Sessions:
                 from backends.guided.hf_session import HFSession
 
                 self._open[role] = HFSession(spec.base, attention_stats=spec.attention_stats)
-            else:
-                backend, model = ((spec.base_backend, spec.base) if role == "base"
-                                  else (spec.oracle_backend, spec.oracle))
-                self._open[role] = open_session(backend, model, self.ctx, role,
+            elif role == "base":
+                self._open[role] = open_session(spec.base_backend, spec.base, self.ctx, role,
                                                 attention_stats=spec.attention_stats)
+            else:
+                from experiments.stages.guided.sessions import open_oracle
+
+                shared = spec.oracle == spec.base and spec.oracle_backend == spec.base_backend
+                self._open[role] = open_oracle(spec.oracle_backend, spec.oracle, self.ctx,
+                                               self.get("base") if shared else None, spec.base_backend, spec.base)
         return self._open[role]
 
     def close(self) -> None:

@@ -33,3 +33,21 @@ def open_session(backend: BackendSpec, model: str, ctx: Any, role: str, attentio
     ctx.emit.metric(f"{role}_load_s", elapsed, force=True)
     ctx.emit.log(f"{role} loaded in {elapsed:.1f}s: {session.describe()}")
     return session
+
+
+def open_oracle(backend: BackendSpec, model: str, ctx: Any, base: Any | None, base_backend: BackendSpec | None,
+                base_model: str | None) -> Any:
+    """The oracle session; the same model on the same local engine as the base shares the base's model (hf: one
+    KV cache, nothing handed over; vllm: one engine) instead of loading a second copy."""
+    if base is not None and model == base_model and backend == base_backend and backend.kind in ("hf", "vllm"):
+        if backend.kind == "hf":
+            from backends.guided.hf_session import SameModelOracle
+
+            session: Any = SameModelOracle(base)
+        else:
+            from backends.guided.served_session import VLLMSession
+
+            session = VLLMSession(model, share=base)
+        ctx.emit.log(f"oracle is the base model: sharing its {backend.kind} session")
+        return session
+    return open_session(backend, model, ctx, "oracle")
