@@ -151,12 +151,19 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
                                      share=args.share)
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
                                                               ignore_eos=True)).run(batch[:2])  # warm-up
-    loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
-    started = time.perf_counter()
-    seqs = loop.run(batch)
-    guided_s = time.perf_counter() - started
-    base_tokens = sum(s.base_tokens for s in seqs)
-    oracle_tokens = sum(s.oracle_tokens for s in seqs)
+    guided_s = ideal_s = float("inf")
+    for _ in range(args.rounds):  # guided and ideal alternate; the best of each is kept (a shared box is noisy)
+        round_loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
+        started = time.perf_counter()
+        seqs = round_loop.run(batch)
+        elapsed = time.perf_counter() - started
+        if elapsed < guided_s:
+            guided_s, loop = elapsed, round_loop
+        base_tokens = sum(s.base_tokens for s in seqs)
+        oracle_tokens = sum(s.oracle_tokens for s in seqs)
+        ideal_s = min(ideal_s, ideal_seconds(base_s, args.engine, batch, base_tokens // len(batch))
+                      + ideal_seconds(getattr(oracle_s, "shares", oracle_s), args.engine, batch,
+                                      oracle_tokens // len(batch)))
     tokens = base_tokens + oracle_tokens
     stats_s = None
     if args.token_stats and args.engine == "hf":  # the same run with the base's statistics at every position
@@ -165,10 +172,9 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
         started = time.perf_counter()
         loop_stats.run(batch)
         stats_s = time.perf_counter() - started
-    ideal_s = ideal_seconds(base_s, args.engine, batch, base_tokens // len(batch)) + ideal_seconds(
-        oracle_s, args.engine, batch, oracle_tokens // len(batch))
     result: dict[str, Any] = {
-        "engine": args.engine, "device": args.device, "base": args.base, "oracle": oracle, "prompts": len(batch),
+        "engine": args.engine, "device": args.device, "rounds": args.rounds, "base": args.base, "oracle": oracle,
+        "prompts": len(batch),
         "c": args.c, "k": args.k, "step": args.step, "max_new_tokens": args.max_new_tokens,
         "base_tokens": base_tokens, "oracle_tokens": oracle_tokens,
         "shared_session": getattr(oracle_s, "shares", None) is base_s,
@@ -213,6 +219,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--step", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=400, help="400 = the whole budget c*k + c*step")
+    parser.add_argument("--rounds", type=int, default=1, help="guided and ideal alternate N times, best kept")
     parser.add_argument("--reference-prompts", type=int, default=2, help="0 skips the reference loop")
     parser.add_argument("--reference-server", choices=["hf", "vllm"], default="hf")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
@@ -248,7 +255,8 @@ def main() -> None:
             continue
         print(f"\n{r['engine']} on {r['device']}: base {r['base']}, oracle {r['oracle']}, {r['prompts']} prompts, "
               f"c={r['c']} k={r['k']} step={r['step']}, {r['base_tokens']} base + {r['oracle_tokens']} oracle tokens"
-              + (", oracle shares the base's session" if r["shared_session"] else ""))
+              + (", oracle shares the base's session" if r["shared_session"] else "")
+              + (f", best of {r['rounds']} rounds" if r["rounds"] > 1 else ""))
         print(f"  guided     {r['guided_s']:8.2f} s  {r['guided_tok_s']:8.1f} tok/s  (base {r['guided_base_s']} s, "
               f"oracle {r['guided_oracle_s']} s)")
         if "guided_stats_s" in r:
