@@ -62,13 +62,12 @@ class HFSession:
     # -- batch state -------------------------------------------------------------------------------------
     def open(self, prompts: list[list[int]], sampling: ModelSampling | None = None,
              track_stats: bool = False) -> None:
+        from backends.guided.ragged_cache import RaggedCache
 
         n = len(prompts)
         self.sampling = sampling = sampling or ModelSampling()
         self.track_stats = track_stats
         self.gen = self.generator(sampling)
-        from backends.guided.ragged_cache import RaggedCache
-
         self.cache = RaggedCache(n, self.device)
         self.held: Any = None
         self.held_attn: list[dict[str, float]] = [{} for _ in range(n)]
