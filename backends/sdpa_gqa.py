@@ -5,11 +5,15 @@ With an attention mask, transformers' `sdpa` path repeats every key/value head t
 and every step costs more than the attention itself (SmolLM2-135M: 9 query heads over 3 key/value heads). Torch's
 CPU kernel takes `enable_gqa=True` with a mask and gives the same numbers, so on the CPU this implementation calls it
 directly. Elsewhere (CUDA falls back to the math kernel for masked GQA) it is transformers' `sdpa` unchanged.
+Imported only where a model is loaded (torch and transformers at the top: the function runs per layer and step).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 IMPLEMENTATION = "sdpa_gqa"
 
@@ -18,9 +22,6 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
                       dropout: float = 0.0, scaling: float | None = None, is_causal: bool | None = None,
                       **kwargs: Any) -> tuple[Any, None]:
     """transformers' attention-function signature; query [B, H, Q, D], key/value [B, Hkv, K, D]."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     groups = getattr(module, "num_key_value_groups", 1)
     plain = (query.device.type != "cpu" or groups <= 1 or kwargs.get("position_bias") is not None
              or kwargs.get("cache") is not None or kwargs.get("output_attentions"))

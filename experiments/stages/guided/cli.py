@@ -51,8 +51,8 @@ def cmd_guide(args: argparse.Namespace) -> int:
                                                         attention_stats=args.attention_stats)
     oracle = None
     if policy.oracle_only or (args.c > 0 and args.k > 0):
-        oracle = open_oracle(_backend(args.oracle_engine, args.oracle_url), args.oracle, ctx, base, base_backend,
-                             args.base)
+        oracle = open_oracle(_backend(args.oracle_engine, args.oracle_url), args.oracle, ctx, base_backend,
+                             args.base, lambda: base)
     painter = Painter(sys.stdout, verbose=args.verbose, color=args.color)
     painter.legend()
     params = GuidedParams(c=args.c, k=args.k, step_size=args.step_size, max_new_tokens=args.max_new_tokens)

@@ -52,9 +52,8 @@ class Sessions:
             else:
                 from experiments.stages.guided.sessions import open_oracle
 
-                shared = spec.oracle == spec.base and spec.oracle_backend == spec.base_backend
-                self._open[role] = open_oracle(spec.oracle_backend, spec.oracle, self.ctx,
-                                               self.get("base") if shared else None, spec.base_backend, spec.base)
+                self._open[role] = open_oracle(spec.oracle_backend, spec.oracle, self.ctx, spec.base_backend,
+                                               spec.base, lambda: self.get("base"))
         return self._open[role]
 
     def close(self) -> None:

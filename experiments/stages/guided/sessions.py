@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from experiments.specs import BackendSpec
@@ -35,19 +36,22 @@ def open_session(backend: BackendSpec, model: str, ctx: Any, role: str, attentio
     return session
 
 
-def open_oracle(backend: BackendSpec, model: str, ctx: Any, base: Any | None, base_backend: BackendSpec | None,
-                base_model: str | None) -> Any:
+def open_oracle(backend: BackendSpec, model: str, ctx: Any, base_backend: BackendSpec | None,
+                base_model: str | None, base: Callable[[], Any]) -> Any:
     """The oracle session; the same model on the same local engine as the base shares the base's model (hf: one
-    KV cache, nothing handed over; vllm: one engine) instead of loading a second copy."""
-    if base is not None and model == base_model and backend == base_backend and backend.kind in ("hf", "vllm"):
-        if backend.kind == "hf":
-            from backends.guided.hf_session import SameModelOracle
+    KV cache, nothing handed over; vllm: one engine) instead of loading a second copy. `base` gives the base
+    session (loaded on demand: a resumed run with only oracle cells left loads it only when it is shared)."""
+    shared = model == base_model and backend == base_backend and backend.kind in ("hf", "vllm")
+    base_session = base() if shared else None
+    if base_session is None:
+        return open_session(backend, model, ctx, "oracle")
+    if backend.kind == "hf":
+        from backends.guided.hf_session import SameModelOracle
 
-            session: Any = SameModelOracle(base)
-        else:
-            from backends.guided.served_session import VLLMSession
+        session: Any = SameModelOracle(base_session)
+    else:
+        from backends.guided.served_session import VLLMSession
 
-            session = VLLMSession(model, share=base)
-        ctx.emit.log(f"oracle is the base model: sharing its {backend.kind} session")
-        return session
-    return open_session(backend, model, ctx, "oracle")
+        session = VLLMSession(model, share=base_session)
+    ctx.emit.log(f"oracle is the base model: sharing its {backend.kind} session")
+    return session
