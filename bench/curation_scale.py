@@ -34,7 +34,7 @@ def make_run(home: Path, name: str, questions: int, samples: int, seed: int) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     store = RunStore.create('stage = "grading"\n', "grading", home, run_id=name)
     rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ def make_run(home: Path, name: str, questions: int, samples: int, seed: int) -> 
 
 def make_stream_run(home: Path, questions: int, samples: int, chunk: int = 1000) -> str:
     """A grading run with JSONL chunks only (realistic records with a short response) for the fallback path."""
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     store = RunStore.create('stage = "grading"\n', "grading", home, run_id="stream")
     rng = np.random.default_rng(3)
@@ -89,10 +89,10 @@ def measure(home: Path, stream: bool) -> dict[str, Any]:
     import pyarrow.json  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
+    from experiments.runs.store import RunStore
     from experiments.stages.curation.buckets import bucket_codes, bucket_counts
     from experiments.stages.curation.passrates import VerdictOptions, compute_passrates
     from experiments.stages.curation.views import CurationView
-    from experiments.store import RunStore
 
     opts = VerdictOptions(verdict="rule")
     if stream:

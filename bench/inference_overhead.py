@@ -107,19 +107,19 @@ def bare_vllm(model: str, questions: list[str], max_tokens: int, engine_kwargs: 
 def full_run(backend: str, model: str, data: Path, max_tokens: int, options: dict, home: Path,
              chunk_size: int) -> tuple[float, float]:
     """Returns (generation-phase tokens/s from the run's own metric, wall seconds including startup)."""
-    from experiments import jobs
+    from experiments import api
     from experiments.datasets.base import DatasetSpec
-    from experiments.runstate import load_state
+    from experiments.runs.state import load_state
+    from experiments.runs.store import RunStore
     from experiments.specs import BackendSpec, SamplingSpec
     from experiments.stages.inference.spec import InferenceSpec
-    from experiments.store import RunStore
 
     spec = InferenceSpec(dataset=DatasetSpec(source=str(data), template="plain", domain="gsm8k"), model=model,
                          backend=BackendSpec(kind=backend, options=options), chunk_size=chunk_size,
                          sampling=SamplingSpec(max_tokens=max_tokens, ignore_eos=True))
     start = time.perf_counter()
-    run_id = jobs.launch(spec, home)
-    status = jobs.wait(run_id, home, timeout=3600)
+    run_id = api.launch(spec, home)
+    status = api.wait(run_id, home, timeout=3600)
     wall = time.perf_counter() - start
     store = RunStore.open(run_id, home)
     if status != "done":

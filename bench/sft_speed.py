@@ -57,12 +57,12 @@ def peak_memory(device: str) -> dict[str, float]:
 
 def side_stage(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The stage itself, in-process: spec -> run(spec, ctx) over a real run folder; times from its loss events."""
-    from experiments.emit import Emitter
-    from experiments.events import MetricEvent
+    from experiments.runs.context import StageContext
+    from experiments.runs.emit import Emitter
+    from experiments.runs.events import MetricEvent
+    from experiments.runs.store import RunStore
     from experiments.specs import spec_to_toml
-    from experiments.stages.context import StageContext
     from experiments.stages.sft.run import run
-    from experiments.store import RunStore
 
     spec = spec_for(args, write_rows(work / "rows.jsonl", args.rows))
     store = RunStore.create(spec_to_toml(spec), "sft", work / "home")
@@ -84,12 +84,12 @@ def side_bare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import torch
 
     from backends.lora_trainer import build_trainer
-    from experiments.emit import Emitter
+    from experiments.runs.context import StageContext
+    from experiments.runs.emit import Emitter
+    from experiments.runs.store import RunStore
     from experiments.specs import spec_to_toml
-    from experiments.stages.context import StageContext
     from experiments.stages.sft import data as sft_data
-    from experiments.stages.sft.run import trainer_config
-    from experiments.store import RunStore
+    from experiments.stages.sft.training import trainer_config
 
     spec = spec_for(args, write_rows(work / "rows.jsonl", args.rows))
     store = RunStore.create(spec_to_toml(spec), "sft", work / "home")

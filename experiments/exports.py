@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.atomic import write_text_atomic
-from experiments.store import RunStore
+from experiments.runs.atomic import write_text_atomic
+from experiments.runs.store import RunStore
 
 
 def predictions(store: RunStore) -> dict[str, dict[str, Any]]:

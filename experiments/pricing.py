@@ -79,7 +79,7 @@ def _pair(value: Any) -> tuple[float, float]:
 def config_prices(path: Path | None = None) -> dict[str, tuple[float, float]]:
     """The `[prices]` table of the user config (`model = [in, out]`); {} if there is no file or table."""
     if path is None:
-        from experiments.locations import config_file
+        from experiments.runs.locations import config_file
 
         path = config_file()
     try:

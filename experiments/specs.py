@@ -2,16 +2,16 @@
 
 Specs are declarative, validated (pydantic) and stored as TOML in each run folder exactly as launched. Unknown keys
 are refused with the nearest valid name (`temprature` -> `temperature`), at any depth. A spec never holds secrets:
-API keys are named by environment variable (`api_key_env`), never by value. `then` chains stages: when a run
-finishes, the next spec is launched with `input_run` set to it. Each stage's own spec lives in its package
-(`experiments/stages/<name>/spec.py`); this module holds only the shared parts.
+API keys are named by environment variable (`api_key_env`), never by value. `then` chains stages: the spec is
+launched as a pipeline of itself and those steps, each reading the one before. Each stage's own spec lives in its
+package (`experiments/stages/<name>/spec.py`); parsing goes through a stage registry (`experiments.runs.registry`);
+this module holds only the shared parts.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from typing import Any, Literal
 
 import tomli_w
@@ -75,27 +75,12 @@ class BaseSpec(StrictModel):
     stage: str
     title: str = ""
     group: str | None = Field(None, description="runs launched together (a pipeline) share a group")
-    then: list[dict[str, Any]] = Field(default_factory=list, description="stages to launch on this run's output")
+    then: list[dict[str, Any]] = Field(default_factory=list, description="stages to run on this run's output, in "
+                                       "order (the spec is launched as a pipeline of itself and these steps)")
 
 
 class SpecError(ValueError):
     """A spec that does not validate: the message names every bad field and suggests fixes."""
-
-
-def parse_spec(data: dict[str, Any] | BaseModel) -> Any:
-    """Validate a spec dict with its stage's model (from the registry)."""
-    if isinstance(data, BaseModel):
-        return data
-    from experiments.stages import get_stage
-
-    stage = data.get("stage")
-    if not stage:
-        raise SpecError("a spec needs `stage = \"...\"`")
-    model = get_stage(str(stage)).spec_model()
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(explain(exc, model)) from None
 
 
 def explain(exc: ValidationError, model: type[BaseModel]) -> str:
@@ -134,25 +119,8 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def validate_chain(spec: Any, where: str = "then") -> None:
-    """Validate every `then` entry at launch, so a typo never surfaces after the first stage has finished.
-    An entry with its own `then` runs that chain instead of the rest (`jobs.prepare_next`): it is checked too."""
-    for depth, entry in enumerate(spec.then):
-        data = {"input_run": "<previous run>", **dict(entry)}
-        data["then"] = list(entry.get("then") or [])
-        try:
-            checked = parse_spec(data)
-        except (SpecError, KeyError, ValueError) as exc:
-            raise SpecError(f"{where}[{depth}] ({entry.get('stage', '?')}): {exc}") from None
-        validate_chain(checked, f"{where}[{depth}].then")
-
-
 def spec_to_toml(spec: BaseModel) -> str:
     return tomli_w.dumps(_drop_none(spec.model_dump(mode="json")))
-
-
-def spec_from_toml(text: str) -> Any:
-    return parse_spec(tomllib.loads(text))
 
 
 def _drop_none(obj: Any) -> Any:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from experiments.runs.store import RunStore
 from experiments.specs import spec_to_toml
+from experiments.stages import STAGES
 from experiments.stages.evaluation.spec import EvaluationSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 SMALL, BIG = "slm-1.5b", "llm-big"
 PRICES = {SMALL: [0.0, 1.0], BIG: [0.0, 10.0]}  # USD per 1M output tokens: 10,000 and 123,000 tokens
@@ -70,17 +71,17 @@ def reference_runs(home: Path, graded: bool = False) -> tuple[RunStore, RunStore
 def finalized_reference(home: Path) -> tuple[RunStore, RunStore]:
     """The reference runs, the evaluation finalized (summary, calibration.json) and a delegation run over them
     computed in this process (the worker's own entry point, no subprocess): (evaluation, delegation)."""
-    from experiments.emit import Emitter
-    from experiments.specs import spec_from_toml
-    from experiments.stages.context import StageContext
+    from experiments.runs.context import StageContext
+    from experiments.runs.emit import Emitter
+    from experiments.runs.worker import finalize, run_worker
+    from experiments.stages import spec_from_toml
     from experiments.stages.delegation.spec import DelegationSpec
-    from experiments.worker import finalize, run_worker
 
     evaluation, oracle = reference_runs(home, graded=True)
     ctx = StageContext(store=evaluation, emit=Emitter(evaluation.events_path, evaluation.run_id), home=home)
-    finalize(spec_from_toml(evaluation.spec_text()), ctx)
+    finalize(spec_from_toml(evaluation.spec_text()), ctx, STAGES)
     spec = DelegationSpec(input_run=evaluation.run_id, oracle_run=oracle.run_id, oracle_model=BIG, scope="delegated",
                           prices=PRICES, target_accuracy=0.8, title="reference delegation")
     store = RunStore.create(spec_to_toml(spec), "delegation", home, run_id="delegation-20260101-000000-ref1")
-    assert run_worker(store.dir, home=home) == 0, store.manifest().get("error")
+    assert run_worker(store.dir, STAGES, home=home) == 0, store.manifest().get("error")
     return evaluation, store

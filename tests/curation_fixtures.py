@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 
 
 def graded_run(home: Path, verdicts: dict[int, list[bool | None]], model: str = "weak-model",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from experiments.emit import Emitter
-from experiments.events import TokenPiece
+from experiments.runs.emit import Emitter
+from experiments.runs.events import TokenPiece
 from tests.tui_fixtures import BASE_TS, make_run
 
 WORDS = ("Let", " x", " be", " the", " number", ".", " Then", " 2x", " =", " 10", ",", " so", " x", " =", " 5",

@@ -19,18 +19,18 @@ from unittest import mock
 
 from backends.base import GenerationResult
 from experiments.datasets.base import Example
-from experiments.emit import Emitter
 from experiments.grading import grade
 from experiments.prompts import render_messages
+from experiments.runs.context import StageContext
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, spec_to_toml
 from experiments.stages import get_stage
-from experiments.stages.context import StageContext
 from experiments.stages.grading.spec import GradingSpec
 from experiments.stages.inference.run import record_from
 from experiments.stages.inference.spec import InferenceSpec
 from experiments.stages.judging.spec import JudgingSpec
 from experiments.stages.tagging.spec import TaggingSpec
-from experiments.store import RunStore
 
 MODEL = "smollm2-135m"
 

@@ -240,11 +240,11 @@ def test_profile_credentials_and_describe_without_secrets(aws_env, fake, monkeyp
 
 @pytest.mark.slow
 def test_judging_run_on_bedrock_keeps_credentials_out_of_run_files(aws_env, fake, tmp_path):
-    from experiments import jobs
+    from experiments import api
+    from experiments.runs.store import RunStore
     from experiments.specs import BackendSpec, spec_to_toml
     from experiments.stages.grading.spec import GradingSpec
     from experiments.stages.judging.spec import JudgingSpec
-    from experiments.store import RunStore
 
     home = tmp_path / "home"
     source = RunStore.create(spec_to_toml(GradingSpec(input_run="none")), "grading", home)
@@ -255,8 +255,8 @@ def test_judging_run_on_bedrock_keeps_credentials_out_of_run_files(aws_env, fake
     backend = BackendSpec(kind="bedrock", options={"endpoint_url": fake.url, "region": "us-west-2"})
     spec = JudgingSpec(input_run=source.run_id, model=MODEL, backend=backend, structured_output=False,
                        prices={MODEL: [0.25, 1.25]})
-    run_id = jobs.launch(spec, home)
-    assert jobs.wait(run_id, home, timeout=120) == "done"
+    run_id = api.launch(spec, home)
+    assert api.wait(run_id, home, timeout=120) == "done"
     store = RunStore.open(run_id, home)
     records = store.records()
     assert [r["judge_correct"] for r in records] == [True] * 3 and records[0]["judge_model_answer"] == "2"

@@ -9,7 +9,8 @@ import pytest
 from textual.widgets import DataTable, TabbedContent
 from textual_plotext import PlotextPlot
 
-from experiments.cli import main
+from experiments.cli.main import main
+from experiments.runs.store import RunStore
 from experiments.stages.evaluation.views import calibration_view
 from tests.calibration_fixtures import finalized_reference
 from tests.tui_fixtures import settle, wait_for
@@ -24,7 +25,7 @@ def reference_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_view_has_every_table_and_plot(reference_home: Path) -> None:
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     view = calibration_view(RunStore.open("delegation-", reference_home))
     assert [t.name for t in view.tables] == ["accuracy_by_domain", "tokens", "metrics", "reliability", "selective",
@@ -102,6 +103,4 @@ def test_calibration_export_cli(reference_home: Path, tmp_path: Path, capsys: py
     assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 501
     with pytest.raises(ValueError, match="unknown export format"):
         from experiments.stages.evaluation.export import export_view
-        export_view(calibration_view(__import__("experiments.store").store.RunStore.open("delegation-",
-                                                                                          reference_home)),
-                    out, ["pdf"])
+        export_view(calibration_view(RunStore.open("delegation-", reference_home)), out, ["pdf"])

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from backends.base import GenerationRequest, SamplingParams
-from experiments import jobs
+from experiments import api
 from experiments.datasets import load_examples
 from experiments.datasets.base import DatasetSpec
+from experiments.runs.context import Cancelled
+from experiments.runs.store import RunStore
+from experiments.runs.worker import _raise_cancelled
 from experiments.specs import BackendSpec, SamplingSpec
-from experiments.stages.context import Cancelled
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
-from experiments.worker import _raise_cancelled
 
 
 def test_cancelled_is_not_an_exception() -> None:
@@ -108,13 +108,13 @@ def test_sigterm_mid_chunk_then_resume_loses_nothing(home: Path, embedded_model:
     spec = InferenceSpec(dataset=DatasetSpec(source="arith", limit=12), chunk_size=2,
                          backend=BackendSpec(kind="hf", options={"batch_size": 2}),
                          sampling=SamplingSpec(max_tokens=6))
-    run_id = jobs.launch(spec, home)
+    run_id = api.launch(spec, home)
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + 300
     while not store.done_chunks():
         assert time.monotonic() < deadline and store.effective_status() in ("running", "queued")
         time.sleep(0.02)
-    jobs.cancel(run_id, home)
+    api.cancel(run_id, home)
     assert store.effective_status() == "cancelled", store.log_path.read_text()[-2000:]
     done_at_cancel = store.done_chunks()
     assert 1 <= len(done_at_cancel) < 6, "cancelled mid-run"
@@ -122,8 +122,8 @@ def test_sigterm_mid_chunk_then_resume_loses_nothing(home: Path, embedded_model:
     evs = events(store)
     assert not [e for e in evs if e["type"] == "item_error"]
     assert [e["status"] for e in evs if e["type"] == "status"][-1] == "cancelled"
-    jobs.resume(run_id, home)
-    assert jobs.wait(run_id, home, timeout=300) == "done", store.log_path.read_text()[-2000:]
+    api.resume(run_id, home)
+    assert api.wait(run_id, home, timeout=300) == "done", store.log_path.read_text()[-2000:]
     expected = sorted(ex.example_id for ex in load_examples(spec.dataset).examples)
     assert sorted(r["example_id"] for r in store.records()) == expected, "every example exactly once"
     assert store.errors() == [] and store.manifest()["counts"]["records"] == 12

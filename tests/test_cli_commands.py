@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from experiments.store import RunStore
+from experiments.cli.main import main
+from experiments.runs.store import RunStore
 from tests.chat_server import ChatServer
 
 pytestmark = pytest.mark.slow
@@ -59,9 +59,12 @@ def h(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_demo_runs_the_chain_and_says_where_to_look_next(demo: Demo) -> None:
-    assert set(demo.runs) == {"inference", "grading", "tagging"}
+    assert set(demo.runs) == {"pipeline", "inference", "grading", "tagging"}
     assert all(s.effective_status() == "done" for s in demo.runs.values())
-    assert "== inference run" in demo.output and "== tagging run" in demo.output
+    assert "== step inference: inference run" in demo.output and "== step tagging: tagging run" in demo.output
+    steps = demo.runs["pipeline"].manifest()["steps"]
+    assert [steps[name]["run_id"] for name in ("inference", "grading", "tagging")] == \
+           [demo.runs[stage].run_id for stage in ("inference", "grading", "tagging")]
     assert "accuracy" in demo.output.lower() and "next: browse these runs" in demo.output
     assert "confidence tokens: <" in demo.output  # the mix the README promises
     assert len(demo.runs["tagging"].records()) == 2
@@ -81,14 +84,16 @@ def test_runs_and_show(demo: Demo, h: str) -> None:
     assert code == 2 and "no run 'no-such-run'" in err
 
 
-def test_resume_of_a_finished_run_refinalizes_without_relaunching_its_chain(demo: Demo, h: str) -> None:
-    store = demo.runs["inference"]
-    next_run = store.manifest()["next_run"]
+def test_resume_of_a_finished_pipeline_makes_no_new_run(demo: Demo, h: str) -> None:
+    store = demo.runs["pipeline"]
+    before = {s.run_id for s in RunStore.list(Path(h))}
     code, out, _ = cli("--home", h, "resume", store.run_id, "--quiet")
     assert code == 0 and f"resumed {store.run_id}" in out
     manifest = store.manifest()
-    assert manifest["status"] == "done" and manifest["resumed"] == 1 and manifest["next_run"] == next_run
-    assert len(RunStore.list(Path(h))) >= 3 and len(store.records()) == 2
+    assert manifest["status"] == "done" and manifest["resumed"] == 1
+    assert {s.run_id for s in RunStore.list(Path(h))} == before  # every step found done by its manifest
+    assert all(s["status"] == "done" for s in manifest["steps"].values())
+    assert len(demo.runs["inference"].records()) == 2
 
 
 def test_export_grade_tag_and_sft_data(demo: Demo, h: str, tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from experiments import jobs
-from experiments.chains import chain
+from experiments import api
 from experiments.datasets.base import DatasetSpec
-from experiments.pipelines import demo_spec
-from experiments.specs import BackendSpec, SamplingSpec, parse_spec
-from experiments.stages import STAGES
+from experiments.demo import demo_spec
+from experiments.runs.lineage import chain
+from experiments.runs.store import RunStore
+from experiments.specs import BackendSpec, SamplingSpec
+from experiments.stages import STAGES, parse_spec
 from experiments.stages.evaluation.spec import EvaluationSpec
-from experiments.store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm,
               pytest.mark.skipif("sft" not in STAGES, reason="the sft stage is not registered on this branch yet")]
@@ -26,19 +26,15 @@ SFT_STEPS = 60  # a few minutes on 2 CPU cores
 
 def finished(run_id: str, home: Path, timeout: float) -> RunStore:
     store = RunStore.open(run_id, home)
-    status = jobs.wait(run_id, home, timeout=timeout)
+    status = api.wait(run_id, home, timeout=timeout)
     assert status == "done", (status, store.manifest().get("error"), store.log_path.read_text()[-3000:])
     return store
 
 
 def tagged_demo(home: Path) -> RunStore:
-    run_id = jobs.launch(demo_spec(limit=24, max_tokens=48, batch_size=8), home)
-    finished(run_id, home, 600)
-    stores = chain(run_id, home)
-    while stores[-1].manifest().get("stage") != "tagging":  # the chain launches each stage when the last is done
-        finished(stores[-1].run_id, home, 600)
-        stores = chain(run_id, home)
-    tagging = finished(stores[-1].run_id, home, 300)
+    run_id = api.launch(demo_spec(limit=24, max_tokens=48, batch_size=8), home)
+    finished(run_id, home, 900)
+    tagging = chain(run_id, home)[-1]
     tokens = tagging.manifest()["summary"]["tokens"]
     assert tokens.get("<CN_MATH>") and tokens.get("<UN_MATH>"), f"no mix of right and wrong: {tokens}"
     return tagging
@@ -66,7 +62,7 @@ async def calibration_tables(home: Path, run_id: str) -> dict[str, list[Any]]:
 async def test_tag_sft_evaluate_delegate_tables(home: Path, vllm_server: Any, embedded_model: str,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # workers: one torch thread each (see tests/test_evaluation.py)
 
@@ -74,14 +70,14 @@ async def test_tag_sft_evaluate_delegate_tables(home: Path, vllm_server: Any, em
     # a higher learning rate than the reference's 5e-5: a few minutes of CPU must teach the new tokens
     sft_spec = parse_spec({"stage": "sft", "input_runs": [tagging.run_id], "model": "smollm2-135m", "epochs": 10,
                            "max_steps": SFT_STEPS, "lr": 1e-3, "batch_size": 4, "max_length": 256})
-    sft = finished(jobs.launch(sft_spec, home), home, 1800)
+    sft = finished(api.launch(sft_spec, home), home, 1800)
     assert Path(sft.manifest()["summary"]["adapter_path"]).is_dir()
 
     # the adapter named by its sft run
     spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=12, offset=24), adapter=sft.run_id,
                           backend=BackendSpec(options={"batch_size": 6}), sampling=SamplingSpec(max_tokens=48),
                           chunk_size=6)
-    evaluation = finished(jobs.launch(spec, home), home, 600)
+    evaluation = finished(api.launch(spec, home), home, 600)
     summary = evaluation.manifest()["summary"]
     with_token = summary["tokens"]["confident"] + summary["tokens"]["uncertain"]
     with capsys.disabled():  # the note's figure: the share of answers that now end with a token

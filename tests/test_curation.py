@@ -252,7 +252,8 @@ def test_domain_sampling_with_the_embedded_tokenizer(tmp_path: Path, embedded_mo
 
 
 def test_spec_refuses_missing_inputs_and_round_trips() -> None:
-    from experiments.specs import SpecError, parse_spec, spec_from_toml, spec_to_toml
+    from experiments.specs import SpecError, spec_to_toml
+    from experiments.stages import parse_spec, spec_from_toml
 
     with pytest.raises(SpecError, match="weak_runs"):
         parse_spec({"stage": "curation", "action": "filter"})
@@ -274,11 +275,13 @@ def test_filter_summary_json_is_serialisable(home: Path) -> None:
 
 
 def test_curation_follows_grading_in_a_then_chain() -> None:
-    from experiments.specs import SpecError, parse_spec, validate_chain
+    from experiments.runs.pipeline import pipeline_from_chain
+    from experiments.specs import SpecError
+    from experiments.stages import parse_spec
 
-    spec = parse_spec({"stage": "inference", "then": [{"stage": "grading"},
-                                                      {"stage": "curation", "action": "buckets"}]})
-    validate_chain(spec)  # input_run comes from the chain
-    bad = parse_spec({"stage": "inference", "then": [{"stage": "curation", "action": "mixed"}]})
+    chain = {"stage": "inference", "then": [{"stage": "grading"}, {"stage": "curation", "action": "buckets"}]}
+    pipeline = parse_spec(pipeline_from_chain(chain))  # input_run comes from the step before
+    assert [s.name for s in pipeline.steps] == ["inference", "grading", "curation"]
+    bad = {"stage": "inference", "then": [{"stage": "curation", "action": "mixed"}]}
     with pytest.raises(SpecError, match="weak_runs"):
-        validate_chain(bad)
+        parse_spec(pipeline_from_chain(bad))

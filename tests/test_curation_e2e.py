@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from experiments import jobs
-from experiments.cli import main
+from experiments import api
+from experiments.cli.main import main
+from experiments.runs.store import RunStore
 from experiments.stages.curation.buckets import BUCKETS
-from experiments.store import RunStore
 
 pytestmark = pytest.mark.slow
 QUESTIONS, N = 30, 4
@@ -32,19 +31,12 @@ def inference(source: Path, temperature: float) -> dict:
 
 
 def graded(home: Path, run_ids: list[str], timeout: float = 600) -> list[RunStore]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stores = []
-        for run_id in run_ids:
-            store = RunStore.open(run_id, home)
-            assert store.effective_status() not in ("failed", "cancelled", "interrupted"), store.manifest()
-            nxt = store.manifest().get("next_run")
-            if nxt and RunStore.open(nxt, home).effective_status() == "done":
-                stores.append(RunStore.open(nxt, home))
-        if len(stores) == len(run_ids):
-            return stores
-        time.sleep(0.3)
-    raise TimeoutError("inference -> grading did not finish")
+    """Each inference spec has `then = [grading]`: a pipeline; its last step is the grading run."""
+    from experiments.runs.lineage import chain
+
+    for run_id in run_ids:
+        assert api.wait(run_id, home, timeout=timeout) == "done", RunStore.open(run_id, home).manifest()
+    return [chain(run_id, home)[-1] for run_id in run_ids]
 
 
 def by_hand(store: RunStore) -> dict[int, list[bool]]:
@@ -72,7 +64,7 @@ def test_curation_end_to_end(home: Path, tmp_path: Path, embedded_model: str,
     rows = [json.loads(line) for line in (Path("experiments/datasets/data/arith.jsonl")).open()][:QUESTIONS]
     source = tmp_path / "arith30.parquet"
     pd.DataFrame(rows).to_parquet(source, index=False)
-    ids = [jobs.launch(inference(source, 0.0), home), jobs.launch(inference(source, 1.0), home)]
+    ids = [api.launch(inference(source, 0.0), home), api.launch(inference(source, 1.0), home)]
     weak, strong = graded(home, ids)
     assert (weak.outputs_dir / "verdicts.parquet").exists()
     logs = [json.loads(line).get("message", "") for line in weak.events_path.open()]

@@ -118,7 +118,7 @@ def test_other_encodings_are_refused_with_their_name(tmp_path: Path, capsys: pyt
     with pytest.raises(ValueError, match="UTF-16-LE without a byte-order mark"):
         load(no_bom)
 
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     assert main(["datasets", str(no_bom)]) == 2
     assert "UTF-16-LE" in capsys.readouterr().err

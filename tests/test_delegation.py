@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
+from experiments.cli.main import main
+from experiments.runs.store import RunStore
 from experiments.stages.delegation.tables import Answer, handoff, pick_point, sweep
-from experiments.store import RunStore
 from tests.calibration_fixtures import BIG, PRICES, SMALL, reference_runs
 
 

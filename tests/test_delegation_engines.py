@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from experiments import jobs
+from experiments import api
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.delegation.spec import DelegationSpec
 from experiments.stages.evaluation.spec import EvaluationSpec
-from experiments.store import RunStore
 from tests.calibration_fixtures import reference_records, write_run
 
 
@@ -82,8 +82,8 @@ def test_asks_a_real_http_server_reuses_and_prices(home: Path, oracle_server: Or
                                                      options={"base_url": oracle_server.base_url,
                                                               "api_key_env": "NO_KEY_NEEDED"}),
                           prices={"big": [1.0, 2.0]}, small_model="small", budget=1.0)
-    run_id = jobs.launch(spec, home)
-    assert jobs.wait(run_id, home, timeout=120) == "done", RunStore.open(run_id, home).log_path.read_text()[-2000:]
+    run_id = api.launch(spec, home)
+    assert api.wait(run_id, home, timeout=120) == "done", RunStore.open(run_id, home).log_path.read_text()[-2000:]
     store = RunStore.open(run_id, home)
     # scope "all": every question but the one the big model's earlier run answered, each asked once
     assert sorted(oracle_server.asked) == [0, 300, 346, 400, 491]
@@ -115,8 +115,8 @@ def test_asks_the_local_vllm_server(home: Path, vllm_server: Any) -> None:
     spec = DelegationSpec(input_run=evaluation.run_id, oracle_model=vllm_server.model, scope="delegated",
                           oracle_backend=BackendSpec(kind="openai_compat", options={"base_url": vllm_server.base_url}),
                           oracle_sampling=SamplingSpec(max_tokens=16), prices={vllm_server.model: [1.0, 1.0]})
-    run_id = jobs.launch(spec, home)
-    assert jobs.wait(run_id, home, timeout=240) == "done", RunStore.open(run_id, home).log_path.read_text()[-2000:]
+    run_id = api.launch(spec, home)
+    assert api.wait(run_id, home, timeout=240) == "done", RunStore.open(run_id, home).log_path.read_text()[-2000:]
     records = {r["example_id"]: r for r in RunStore.open(run_id, home).records()}
     asked = [r for r in records.values() if r["oracle_source"] == "asked"]
     assert sorted(r["example_id"] for r in asked) == ["math-test-000350", "math-test-000495"]

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
+from experiments import api
 from experiments.datasets.base import DatasetSpec
-from experiments.jobs import worker_groups
+from experiments.runs.jobs import worker_groups
+from experiments.runs.store import RunStore, pid_alive
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore, pid_alive
 
 
 def test_worker_groups_split_gpus_by_tensor_parallel() -> None:
@@ -22,8 +22,8 @@ def test_worker_groups_split_gpus_by_tensor_parallel() -> None:
 
 
 def run_done(spec: InferenceSpec, home: Path, timeout: float = 300) -> RunStore:
-    run_id = jobs.launch(spec, home)
-    status = jobs.wait(run_id, home, timeout=timeout)
+    run_id = api.launch(spec, home)
+    status = api.wait(run_id, home, timeout=timeout)
     store = RunStore.open(run_id, home)
     assert status == "done", store.log_path.read_text()[-3000:]
     return store

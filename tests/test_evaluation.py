@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from experiments import jobs
+from experiments import api
 from experiments.datasets.base import DatasetSpec
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec, spec_to_toml
 from experiments.stages.evaluation.confidence import p_from_logprobs
 from experiments.stages.evaluation.spec import EvaluationSpec
 from experiments.stages.inference.spec import InferenceSpec
 from experiments.stages.tagging.tokens import parse_final_token, strip_tokens
-from experiments.store import RunStore
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def inference_records() -> list[dict[str, Any]]:
 
 
 def test_stage_over_an_inference_run(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     source = RunStore.create(spec_to_toml(InferenceSpec()), "inference", home)
     source.write_chunk(0, inference_records()[:2])
@@ -152,7 +152,7 @@ def test_stage_generates_with_the_embedded_model_and_scores(home: Path, embedded
     adapter = lora_adapter(embedded_model, tmp_path / "adapter")
     spec = EvaluationSpec(dataset=DatasetSpec(source="arith", limit=3), backend=BackendSpec(options={"batch_size": 3}),
                           sampling=SamplingSpec(max_tokens=12), chunk_size=2, adapter=adapter)
-    store = wait_done(jobs.launch(spec, home), home)
+    store = wait_done(api.launch(spec, home), home)
     # the adapter reached the engine, and the scoring pass ran on that same engine (one model load)
     assert store.manifest()["backend"]["adapter"] == adapter
     assert store.manifest()["scoring"]["adapter"] == adapter

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from experiments.emit import Emitter
-from experiments.events import TokenBatchEvent, TokenPiece
-from experiments.runstate import load_state
+from experiments.runs.emit import Emitter
+from experiments.runs.events import TokenBatchEvent, TokenPiece
+from experiments.runs.state import load_state
+from experiments.runs.store import RunStore
+from experiments.runs.worker import run_worker
 from experiments.specs import spec_to_toml
-from experiments.store import RunStore
-from experiments.worker import run_worker
+from experiments.stages import STAGES
 from tests.guided_models import tiny_llama
 
 GRID_KEYS = {"c", "k", "n", "correct", "accuracy", "oracle_tokens", "base_tokens", "tokens_per_s"}
@@ -39,7 +40,7 @@ def launch(home: Path, **kw: Any) -> RunStore:
 
     spec = GuidedSpec(**kw)
     store = RunStore.create(spec_to_toml(spec), "guided", home)
-    assert run_worker(store.dir, home=home) == 0, store.manifest().get("error")
+    assert run_worker(store.dir, STAGES, home=home) == 0, store.manifest().get("error")
     return store
 
 
@@ -79,14 +80,14 @@ def test_guided_run_grid_records_events_resume_export(home: Path, tiny: dict[str
     # resume recomputes only the missing chunk, with the same greedy result
     store.chunk_path(3).unlink()
     store.update_manifest(status="queued", reopen=True)  # what `resume` does
-    assert run_worker(store.dir, home=home) == 0
+    assert run_worker(store.dir, STAGES, home=home) == 0
     def same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "block_wall_s"} for r in rows]
 
     assert same(store.records()) == same(records)
     chunk_events = [e for e in load_state(store.events_path).chunks_computed]
     assert chunk_events[-1] == 3 and len(chunk_events) == 7
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     assert main(["--home", str(home), "guided-export", store.run_id]) == 0
     lines = [json.loads(x) for x in store.output_path("guided.jsonl").read_text().splitlines()]
@@ -110,7 +111,7 @@ def test_guided_run_grid_records_events_resume_export(home: Path, tiny: dict[str
 
 
 def _token_events(store: RunStore) -> list[TokenBatchEvent]:
-    from experiments.events import parse_event
+    from experiments.runs.events import parse_event
 
     return [e for e in map(parse_event, store.events_path.read_bytes().splitlines())
             if isinstance(e, TokenBatchEvent)]
@@ -131,7 +132,7 @@ def test_emitter_coalesces_tokens_per_stream(tmp_path: Path) -> None:
 
 
 def test_guide_prints_two_colours(tiny: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     code = main(["guide", "--base", tiny["base"], "--oracle", tiny["oracle"], "--policy", "always", "--c", "2",
                  "--k", "3", "--step-size", "4", "--max-new-tokens", "16", "--prompt", "What is 2+3?",
@@ -145,7 +146,7 @@ def test_oracle_that_is_the_base_model_shares_its_session(home: Path, tiny: dict
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """Base == oracle on hf: one model loaded, one KV cache (said in the run's log), in the stage and in `guide`;
     token equality with two separate sessions is tested in test_guided_engine."""
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     store = launch(home, base=tiny["base"], oracle=tiny["base"], dataset={"source": "arith", "limit": 2},
                    policy="always", grid=[[2, 3]], step_size=4, max_new_tokens=12, ignore_eos=True, stats="none")
@@ -164,8 +165,8 @@ def test_oracle_that_is_the_base_model_shares_its_session(home: Path, tiny: dict
 
 
 def test_guided_command_builds_a_valid_spec() -> None:
-    from experiments.cli import build_parser
-    from experiments.specs import parse_spec, spec_from_toml
+    from experiments.cli.main import build_parser
+    from experiments.stages import parse_spec, spec_from_toml
     from experiments.stages.guided.cli import guided_spec
 
     args = build_parser().parse_args(["guided", "--base", "b", "--oracle", "o", "--oracle-engine", "openai_compat",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from experiments.emit import Emitter
-from experiments.events import ArtifactEvent, StatusEvent, TokenBatchEvent
-from experiments.runstate import EventTail
+from experiments.runs.emit import Emitter
+from experiments.runs.events import ArtifactEvent, StatusEvent, TokenBatchEvent
+from experiments.runs.state import EventTail
 from experiments.stages.guided.views import (
     GuidedState,
     StreamName,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from backends.base import GenerationRequest, SamplingParams
-from experiments import jobs
+from experiments import api
 from experiments.datasets.base import DatasetSpec
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 QUESTIONS = ["What is 2 + 3?", "Name a colour.", "Count to three.", "What is the capital of France?"]
 
@@ -58,8 +58,8 @@ def rows(store: RunStore) -> list[tuple[str, int, str]]:
 
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(home: Path, embedded_model: str) -> None:
-    straight = jobs.launch(seeded_spec(), home)
-    interrupted = jobs.launch(seeded_spec(), home)
+    straight = api.launch(seeded_spec(), home)
+    interrupted = api.launch(seeded_spec(), home)
     store = RunStore.open(interrupted, home)
     deadline = time.monotonic() + 180
     while not store.done_chunks():
@@ -69,9 +69,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(home: Path, embedded
     while store.effective_status() != "interrupted":
         time.sleep(0.05)
     assert len(store.done_chunks()) < 5, "killed mid-run"
-    jobs.resume(interrupted, home)
-    assert jobs.wait(interrupted, home, timeout=240) == "done"
-    assert jobs.wait(straight, home, timeout=240) == "done"
+    api.resume(interrupted, home)
+    assert api.wait(interrupted, home, timeout=240) == "done"
+    assert api.wait(straight, home, timeout=240) == "done"
     expected = rows(RunStore.open(straight, home))
     assert len(expected) == 20
     assert rows(store) == expected

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from experiments import jobs
+from experiments import api
 from experiments.datasets import load_examples
 from experiments.datasets.base import DatasetSpec
 from experiments.prompts import render_messages
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 from tests.chat_server import ChatServer
 
 
@@ -48,9 +48,9 @@ def events(store: RunStore) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("chat_server", [{"fail_sample": 1}], indirect=True)
 def test_errors_on_samples_other_than_the_first_are_recorded(home: Path, chat_server: ChatServer) -> None:
     spec = served_spec(chat_server, limit=3, sampling=SamplingSpec(n=3, max_tokens=8))
-    run_id = jobs.launch(spec, home)
+    run_id = api.launch(spec, home)
     store = RunStore.open(run_id, home)
-    assert jobs.wait(run_id, home, timeout=60) == "done", store.log_path.read_text()[-2000:]
+    assert api.wait(run_id, home, timeout=60) == "done", store.log_path.read_text()[-2000:]
     ids = [ex.example_id for ex in load_examples(spec.dataset).examples]
     assert sorted((r["example_id"], r["sample_idx"]) for r in store.records()) == [
         (i, s) for i in ids for s in (0, 2)]
@@ -78,7 +78,7 @@ def test_kill9_at_random_points_loses_at_most_max_chunks_in_flight(home: Path, c
                 for i, ex in enumerate(examples)}
     assert len(chunk_of) == len(examples), "a prompt names its chunk (arith repeats a question after 30)"
     n_chunks = len(examples) // 2
-    run_id = jobs.launch(spec, home)
+    run_id = api.launch(spec, home)
     store = RunStore.open(run_id, home)
     rng = random.Random(7)
     lost_per_kill = []
@@ -95,8 +95,8 @@ def test_kill9_at_random_points_loses_at_most_max_chunks_in_flight(home: Path, c
         lost = started - set(store.done_chunks())
         assert len(lost) <= bound, f"kill -9 lost chunks {sorted(lost)} (> max_chunks_in_flight {bound})"
         lost_per_kill.append(len(lost))
-        jobs.resume(run_id, home)
-    assert jobs.wait(run_id, home, timeout=120) == "done", store.log_path.read_text()[-2000:]
+        api.resume(run_id, home)
+    assert api.wait(run_id, home, timeout=120) == "done", store.log_path.read_text()[-2000:]
     assert len(lost_per_kill) >= 2, "the kills landed while the run was going"
     keys = [(r["example_id"], r["sample_idx"]) for r in store.records()]
     assert sorted(keys) == sorted((ex.example_id, 0) for ex in examples), "every example exactly once"

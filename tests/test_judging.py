@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from experiments import jobs
+from experiments import api
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, spec_to_toml
 from experiments.stages.grading.spec import GradingSpec
 from experiments.stages.judging.spec import JudgingSpec
-from experiments.store import RunStore
 
 YES = '{"correct_answer": "A", "model_answer": "A", "reasoning": "same", "correct": "yes"}'
 NO = 'Verdict:\n```json\n{"correct_answer": "A", "model_answer": "B", "reasoning": "differs", "correct": "no"}\n```'
@@ -135,8 +135,8 @@ def test_fake_judge_counts_cost_agreement_and_resume(isolated: Path, fake_judge:
          record(4, "down", True)],
         [record(5, "garbage", True), record(6, "right2", None), record(7, "right3", True)],
     ])
-    run_id = jobs.launch(judging_spec(source, fake_judge.base_url), isolated)
-    assert jobs.wait(run_id, isolated, timeout=90) == "done"
+    run_id = api.launch(judging_spec(source, fake_judge.base_url), isolated)
+    assert api.wait(run_id, isolated, timeout=90) == "done"
     store = RunStore.open(run_id, isolated)
     recs = by_marker(store)
     assert len(recs) == 8
@@ -181,8 +181,8 @@ def test_fake_judge_counts_cost_agreement_and_resume(isolated: Path, fake_judge:
     fake_judge.down = False
     store.chunk_path(1).unlink()
     before = Counter(fake_judge.calls)
-    jobs.resume(run_id, isolated)
-    assert jobs.wait(run_id, isolated, timeout=90) == "done"
+    api.resume(run_id, isolated)
+    assert api.wait(run_id, isolated, timeout=90) == "done"
     asked = {m: fake_judge.calls[m] - before[m] for m in fake_judge.calls}
     assert asked == {"right": 0, "wrong": 0, "flaky": 0, "p500": 0, "down": 1, "garbage": 3, "right2": 1,
                      "right3": 1}
@@ -195,8 +195,8 @@ def test_structured_output_rejected_falls_back(isolated: Path) -> None:
     server = FakeJudge(reject_schema=True)
     try:
         source = input_run(isolated, [[record(0, "right", True), record(1, "wrong", False)]])
-        run_id = jobs.launch(judging_spec(source, server.base_url), isolated)
-        assert jobs.wait(run_id, isolated, timeout=90) == "done"
+        run_id = api.launch(judging_spec(source, server.base_url), isolated)
+        assert api.wait(run_id, isolated, timeout=90) == "done"
     finally:
         server.close()
     store = RunStore.open(run_id, isolated)
@@ -211,7 +211,7 @@ def test_structured_output_rejected_falls_back(isolated: Path) -> None:
 
 def test_cli_judge_agreement_tag_and_sft_data(isolated: Path, fake_judge: FakeJudge, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli import main
+    from experiments.cli.main import main
 
     source = input_run(isolated, [[record(0, "right", True), record(1, "wrong", True)],
                                   [record(2, "garbage", False)]])
@@ -263,8 +263,8 @@ def test_vllm_judge_path_usage_cost_and_resume(isolated: Path, vllm_server: Any)
         [record(2, "c", False)],
     ])
     spec = judging_spec(source, vllm_server.base_url, model=vllm_server.model, max_tokens=128, parse_retries=1)
-    run_id = jobs.launch(spec, isolated)
-    assert jobs.wait(run_id, isolated, timeout=240) == "done"
+    run_id = api.launch(spec, isolated)
+    assert api.wait(run_id, isolated, timeout=240) == "done"
     store = RunStore.open(run_id, isolated)
     records = store.records()
     assert len(records) == 3
@@ -283,8 +283,8 @@ def test_vllm_judge_path_usage_cost_and_resume(isolated: Path, vllm_server: Any)
     # resume with one chunk gone: the other is skipped, not recomputed
     kept = store.chunk_path(0).read_text()
     store.chunk_path(1).unlink()
-    jobs.resume(run_id, isolated)
-    assert jobs.wait(run_id, isolated, timeout=240) == "done"
+    api.resume(run_id, isolated)
+    assert api.wait(run_id, isolated, timeout=240) == "done"
     assert store.chunk_path(0).read_text() == kept and store.chunk_done(1)
     chunk_events = [json.loads(line) for line in store.events_path.read_text().splitlines()
                     if '"chunk"' in line]

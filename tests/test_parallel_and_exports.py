@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
+from experiments import api
 from experiments.datasets.base import DatasetSpec
 from experiments.exports import export_run
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,8 @@ def spec(**overrides) -> InferenceSpec:  # noqa: ANN003
 
 
 def run_to_done(s: InferenceSpec, home: Path) -> RunStore:
-    run_id = jobs.launch(s, home)
-    assert jobs.wait(run_id, home, timeout=300) == "done", RunStore.open(run_id, home).log_path.read_text()[-3000:]
+    run_id = api.launch(s, home)
+    assert api.wait(run_id, home, timeout=300) == "done", RunStore.open(run_id, home).log_path.read_text()[-3000:]
     return RunStore.open(run_id, home)
 
 
@@ -50,8 +50,8 @@ def test_chunk_id_force_regenerate_and_exports(home: Path, tmp_path: Path, embed
 
     full = run_to_done(spec(dataset=DatasetSpec(source="gsm8k", limit=2), force_regenerate=True), home)
     first = full.chunk_path(0).stat().st_mtime_ns
-    jobs.resume(full.run_id, home)
-    assert jobs.wait(full.run_id, home, timeout=300) == "done"
+    api.resume(full.run_id, home)
+    assert api.wait(full.run_id, home, timeout=300) == "done"
     assert full.chunk_path(0).stat().st_mtime_ns != first, "force_regenerate recomputes on resume"
 
     [pred_path] = export_run([full], "predictions", tmp_path / "pred.json")

@@ -1,4 +1,5 @@
-"""The spine end to end on the embedded model: worker processes, chaining, kill -9 + resume, bad input."""
+"""The spine end to end on the embedded model: worker processes, `then` chains (pipelines), kill -9 + resume, bad
+input."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
-from experiments.chains import chain
+from experiments import api
 from experiments.datasets.base import DatasetSpec
+from experiments.runs.lineage import chain
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +28,10 @@ def small_spec(dataset: DatasetSpec, **overrides) -> InferenceSpec:  # noqa: ANN
 
 
 def wait_chain(run_id: str, home: Path, timeout: float = 240) -> list[RunStore]:
-    deadline = time.monotonic() + timeout
-    while True:
-        stores = chain(run_id, home)
-        last = stores[-1]
-        status = last.effective_status()
-        spec_then = last.spec_text().count("stage =") > 1
-        if status not in ("running", "queued") and not (status == "done" and spec_then):
-            return stores
-        assert time.monotonic() < deadline, f"chain stuck at {last.run_id} ({status})"
-        time.sleep(0.3)
+    """A `then` spec runs as a pipeline: wait for it, then its step runs in order."""
+    status = api.wait(run_id, home, timeout=timeout)
+    assert status == "done", (status, RunStore.open(run_id, home).manifest().get("error"))
+    return chain(run_id, home)
 
 
 def events(store: RunStore) -> list[dict]:
@@ -46,7 +41,7 @@ def events(store: RunStore) -> list[dict]:
 def test_inference_grading_tagging_chain(home: Path, embedded_model: str) -> None:
     spec = small_spec(DatasetSpec(source="gsm8k", limit=3),
                       then=[{"stage": "grading", "timeout": 10}, {"stage": "tagging"}])
-    stores = wait_chain(jobs.launch(spec, home), home)
+    stores = wait_chain(api.launch(spec, home), home)
     assert [s.manifest()["stage"] for s in stores] == ["inference", "grading", "tagging"]
     assert all(s.effective_status() == "done" for s in stores), [s.manifest() for s in stores]
     tagged = stores[-1].records()
@@ -63,7 +58,7 @@ def test_inference_grading_tagging_chain(home: Path, embedded_model: str) -> Non
 
 def test_kill9_then_resume_loses_at_most_the_chunk_in_flight(home: Path, embedded_model: str) -> None:
     spec = small_spec(DatasetSpec(source="gsm8k", limit=8), sampling=SamplingSpec(max_tokens=24, n=2))
-    run_id = jobs.launch(spec, home)
+    run_id = api.launch(spec, home)
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + 180
     while len(store.done_chunks()) < 1:
@@ -75,8 +70,8 @@ def test_kill9_then_resume_loses_at_most_the_chunk_in_flight(home: Path, embedde
         time.sleep(0.05)
     done_before = set(store.done_chunks())
     assert 1 <= len(done_before) < 4
-    jobs.resume(run_id, home)
-    assert jobs.wait(run_id, home, timeout=240) == "done"
+    api.resume(run_id, home)
+    assert api.wait(run_id, home, timeout=240) == "done"
     records = store.records()
     keys = [(r["example_id"], r["sample_idx"]) for r in records]
     assert len(records) == 8 * 2 and len(set(keys)) == len(keys)
@@ -99,7 +94,7 @@ def test_bad_input_is_recorded_and_the_rest_finishes(home: Path, tmp_path: Path,
     data.write_text("\n".join(rows) + "\n")
     spec = small_spec(DatasetSpec(source=str(data), domain="gsm8k"), max_prompt_length=200, truncation="error",
                       then=[{"stage": "grading"}])
-    stores = wait_chain(jobs.launch(spec, home), home)
+    stores = wait_chain(api.launch(spec, home), home)
     inference = stores[0]
     assert inference.effective_status() == "done"
     reasons = {e["item_id"]: e["reason"] for e in inference.errors()}

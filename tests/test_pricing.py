@@ -51,7 +51,7 @@ def test_spec_overrides_beat_config_beat_defaults(tmp_path: Path) -> None:
 
 def test_config_file_from_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "config.toml"
-    monkeypatch.setattr("experiments.locations.config_file", lambda: cfg)
+    monkeypatch.setattr("experiments.runs.locations.config_file", lambda: cfg)
     assert pricing.config_prices() == {}  # no file: no table
     cfg.write_text("[prices]\nlocal-judge = [0.2, 0.4]\n")
     assert price_for("local-judge").source == "config"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.cli_progress import _progress_line
-from experiments.events import ProgressEvent, StatusEvent
-from experiments.runstate import RunState
+from experiments.cli.progress import _progress_line
+from experiments.runs.events import ProgressEvent, StatusEvent
+from experiments.runs.state import RunState
 
 
 def feed(state: RunState, events: list[object]) -> RunState:
@@ -73,8 +73,8 @@ def test_emitter_rate_is_measured_over_time_not_over_a_burst(tmp_path) -> None: 
     import json
     import time
 
-    from experiments import emit as emit_mod
-    from experiments.emit import Emitter
+    from experiments.runs import emit as emit_mod
+    from experiments.runs.emit import Emitter
 
     emitter = Emitter(tmp_path / "events.jsonl", "r")
     clock = [100.0]
@@ -100,12 +100,12 @@ def test_a_landed_chunk_is_shown_at_once_after_a_burst(tmp_path) -> None:  # noq
     from backends.base import GenerationResult
     from experiments.datasets import load_examples
     from experiments.datasets.base import DatasetSpec
-    from experiments.emit import Emitter
+    from experiments.runs.context import StageContext
+    from experiments.runs.emit import Emitter
+    from experiments.runs.store import RunStore
     from experiments.specs import spec_to_toml
-    from experiments.stages.context import StageContext
     from experiments.stages.inference.run import ChunkAssembler, chunk_examples
     from experiments.stages.inference.spec import InferenceSpec
-    from experiments.store import RunStore
 
     spec = InferenceSpec(dataset=DatasetSpec(source="arith", limit=8), chunk_size=4)
     store = RunStore.create(spec_to_toml(spec), "inference", tmp_path)

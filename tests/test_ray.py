@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
+from experiments import api
 from experiments.datasets.base import DatasetSpec
+from experiments.runs.store import RunStore
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -46,20 +46,20 @@ def computed_chunks(store: RunStore) -> list[int]:
 
 def test_resume_on_ray_skips_written_chunks(home: Path, embedded_model: str, cluster) -> None:  # noqa: ANN001
     c, _ = cluster
-    run_id = jobs.launch(ray_spec(c.address, limit=8), home)
-    assert jobs.wait(run_id, home, timeout=240) == "done"
+    run_id = api.launch(ray_spec(c.address, limit=8), home)
+    assert api.wait(run_id, home, timeout=240) == "done"
     store = RunStore.open(run_id, home)
     first = store.records()
     store.chunk_path(1).unlink()
-    jobs.resume(run_id, home)
-    assert jobs.wait(run_id, home, timeout=240) == "done"
+    api.resume(run_id, home)
+    assert api.wait(run_id, home, timeout=240) == "done"
     assert store.records() == first
     assert computed_chunks(store).count(1) == 2 and computed_chunks(store).count(0) == 1
 
 
 def test_node_killed_mid_run_loses_only_chunks_in_flight(home: Path, embedded_model: str, cluster) -> None:  # noqa: ANN001
     c, nodes = cluster
-    run_id = jobs.launch(ray_spec(c.address), home)
+    run_id = api.launch(ray_spec(c.address), home)
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + 180
     while not store.done_chunks():  # both actors busy: kill one node while its chunk is in flight
@@ -67,7 +67,7 @@ def test_node_killed_mid_run_loses_only_chunks_in_flight(home: Path, embedded_mo
         assert time.monotonic() < deadline, "no chunk came back from the Ray actors"
         time.sleep(0.2)
     c.remove_node(nodes[0])
-    assert jobs.wait(run_id, home, timeout=240) == "done", store.manifest()
+    assert api.wait(run_id, home, timeout=240) == "done", store.manifest()
     records = store.records()
     assert sorted((r["example_id"], r["sample_idx"]) for r in records) == sorted(
         {(r["example_id"], r["sample_idx"]) for r in records})

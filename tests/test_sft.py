@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from experiments.events import MetricEvent
-from experiments.runstate import RunState
-from experiments.specs import SpecError, parse_spec
+from experiments.runs.events import MetricEvent
+from experiments.runs.state import RunState
+from experiments.specs import SpecError
+from experiments.stages import parse_spec
 from experiments.stages.sft import data as sft_data
 from experiments.stages.sft.views import loss_view
 
@@ -34,9 +35,9 @@ def test_rows_from_every_file_shape_and_bad_rows_are_reported(tmp_path):
 
 
 def test_rows_from_tagging_runs_are_the_sft_data_export_rows(tmp_path):
+    from experiments.runs.store import RunStore
     from experiments.specs import spec_to_toml
     from experiments.stages.tagging.spec import TaggingSpec
-    from experiments.store import RunStore
     from tests.tui_fixtures import sample_records
 
     records = [{**r, "correct": bool(r["correct"]), "confidence_token": "<CN_MATH>" if r["correct"] else "<UN_MATH>",

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
-from experiments.cli import main
-from experiments.events import MetricEvent, ProgressEvent
-from experiments.runstate import EventTail
+from experiments import api
+from experiments.cli.main import main
+from experiments.runs.events import MetricEvent, ProgressEvent
+from experiments.runs.state import EventTail
+from experiments.runs.store import RunStore
 from experiments.stages.sft.spec import SFTSpec
-from experiments.store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # ~1 min on an idle 2-core box; shared ones are slower
 
@@ -69,14 +69,14 @@ def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(tmp_path, tiny_mo
     uninterrupted = capsys.readouterr().out.split("launched ")[1].split()[0]
     spec = SFTSpec(data_file=str(data), model=str(tiny_model), max_steps=8, save_steps=2, batch_size=2,
                    max_length=48, lr=0.01, val_fraction=0.25, device="cpu")
-    killed = RunStore.open(jobs.launch(spec, home), home)
+    killed = RunStore.open(api.launch(spec, home), home)
     wait_until(lambda: (killed.dir / "checkpoints" / "checkpoint-4" / ".complete").exists())
     os.killpg(killed.manifest()["pids"][0], signal.SIGKILL)
     wait_until(lambda: killed.effective_status() == "interrupted", 30)
     assert not killed.chunk_done(0)
     assert main(["--home", str(home), "resume", killed.run_id, "--detach"]) == 0
-    assert jobs.wait(uninterrupted, home, timeout=400) == "done"
-    assert jobs.wait(killed.run_id, home, timeout=400) == "done"
+    assert api.wait(uninterrupted, home, timeout=400) == "done"
+    assert api.wait(killed.run_id, home, timeout=400) == "done"
 
     a, b = RunStore.open(uninterrupted, home), killed
     assert b.effective_status() == "done"

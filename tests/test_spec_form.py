@@ -1,4 +1,4 @@
-"""Unit tests of experiments.spec_form: descriptors from spec models, widget values, validation (no Textual)."""
+"""Unit tests of experiments.stages.form: descriptors from spec models, widget values, validation (no Textual)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from experiments import spec_form as sf
-from experiments.specs import BaseSpec, StrictModel, spec_from_toml
-from experiments.stages import STAGES, Stage
+from experiments.specs import BaseSpec, StrictModel
+from experiments.stages import STAGES, Stage, spec_from_toml
+from experiments.stages import form as sf
 from tests.tui_fixtures import make_run
 
 
@@ -141,7 +141,8 @@ def test_a_new_stage_gets_a_form_with_no_form_code(monkeypatch):
     """Any registered spec model works: a required field, a literal, a nested section."""
     import experiments.stages as stages
 
-    monkeypatch.setitem(stages.STAGES, "toy", Stage("toy", "ToySpec", "a toy stage", needs_input=False))
+    monkeypatch.setitem(stages.STAGES._stages, "toy", Stage("toy", "ToySpec", "a toy stage", needs_input=False,
+                                                          package="experiments.stages.toy"))
     monkeypatch.setattr(Stage, "spec_model", lambda self: ToySpec if self.name == "toy" else
                         getattr(self.module("spec"), self.spec))
     fields = by_key(sf.describe_stage("toy"))

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from experiments import spec_form as sf
-from experiments.cli import main
-from experiments.specs import SpecError, parse_spec, spec_from_toml, spec_to_toml
-from experiments.stages import STAGES, Stage
+from experiments.cli.main import main
+from experiments.specs import SpecError, spec_to_toml
+from experiments.stages import STAGES, Stage, parse_spec, spec_from_toml
+from experiments.stages import form as sf
 from tests.tui_fixtures import make_run, settle, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

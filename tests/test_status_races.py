@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import jobs
-from experiments.store import ManifestUnreadable, RunStore, pid_alive, status_may_move
+from experiments import api
+from experiments.runs.store import ManifestUnreadable, RunStore, pid_alive, status_may_move
+from experiments.stages import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,8 @@ def test_unreadable_manifest_is_never_replaced_by_the_stand_in(home: Path) -> No
 EMIT_MANY = """
 import sys
 from pathlib import Path
-from experiments.emit import Emitter
+from experiments.runs.emit import Emitter
+from experiments.stages import STAGES
 emit = Emitter(Path(sys.argv[1]), "r", int(sys.argv[2]))
 for i in range(int(sys.argv[3])):
     emit.log(f"w{sys.argv[2]} {i}")
@@ -100,7 +102,7 @@ def test_cancel_stops_the_runs_managed_server(home: Path) -> None:
         time.sleep(0.3)  # let the worker install its SIGTERM handler
         store.update_manifest(status="running", pids=[worker.pid],
                               server={"pid": server.pid, "base_url": "http://127.0.0.1:1/v1"})
-        jobs.cancel(store.run_id, home, wait=0.5, server_grace=5)
+        api.cancel(store.run_id, home, wait=0.5, server_grace=5)
         assert worker.wait(timeout=10) == -signal.SIGKILL
         assert server.wait(timeout=10) == -signal.SIGTERM, "the server got SIGTERM (a clean stop)"
         manifest = store.manifest()
@@ -118,56 +120,23 @@ def test_cancel_leaves_a_stopped_servers_pid_alone(home: Path) -> None:
     other = sleeper()
     try:
         store.update_manifest(status="running", pids=[], server={"pid": other.pid, "stopped": time.time()})
-        jobs.cancel(store.run_id, home, wait=0.2)
+        api.cancel(store.run_id, home, wait=0.2)
         assert pid_alive(other.pid) and store.manifest()["status"] == "cancelled"
     finally:
         other.kill()
         other.wait()
 
 
-def test_done_and_the_next_run_of_a_chain_land_in_one_manifest_write(home: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A follower that sees `done` must find `next_run`: before, the next stage was launched after `done` was
-    written, and `confconsole demo` could stop following after the first stage."""
-    from experiments.emit import Emitter
-    from experiments.stages.context import StageContext
-    from experiments.stages.inference.spec import InferenceSpec
-    from experiments.worker import finalize
-
-    spec = InferenceSpec(then=[{"stage": "grading"}])
-    store, _ = jobs.prepare(spec, home)
-    store.update_manifest(status="running")
-    store.write_chunk(0, [{"example_id": "a", "sample_idx": 0, "response": "x"}])
-    seen: list[tuple[str, str | None]] = []
-    real_write = RunStore.write_manifest
-
-    def watch(self: RunStore, manifest: dict) -> None:  # type: ignore[type-arg]
-        if self.run_id == store.run_id:
-            seen.append((manifest["status"], manifest.get("next_run")))
-        real_write(self, manifest)
-
-    started: list[str] = []
-    monkeypatch.setattr(RunStore, "write_manifest", watch)
-    monkeypatch.setattr(jobs, "start_workers", lambda nxt, s, h: started.append(nxt.run_id))
-    finalize(spec, StageContext(store=store, emit=Emitter(store.events_path, store.run_id), home=home))
-    assert [s for s in seen if s[0] == "done"][0][1] is not None, seen
-    manifest = store.manifest()
-    assert manifest["status"] == "done" and started == [manifest["next_run"]]
-    nxt = RunStore.open(manifest["next_run"], home).manifest()
-    assert nxt["stage"] == "grading" and nxt["inputs"] == [store.run_id]
-    assert not (store.dir / ".finalizing").exists()
-
-
 def test_a_worker_starting_on_a_finished_run_leaves_it_alone(home: Path) -> None:
     """E.g. cancelled while queued: the late worker must neither announce `running` nor compute chunks."""
+    from experiments.runs.worker import run_worker
     from experiments.stages.inference.spec import InferenceSpec
-    from experiments.worker import run_worker
 
-    store, _ = jobs.prepare(InferenceSpec(), home)
+    store, _ = api.prepare(InferenceSpec(), home)
     store.update_manifest(status="cancelled")
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        assert run_worker(store.dir, home=home) == 1
+        assert run_worker(store.dir, STAGES, home=home) == 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert store.manifest()["status"] == "cancelled" and store.done_chunks() == []

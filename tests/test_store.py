@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from experiments.emit import Emitter
-from experiments.events import LogEvent, ProgressEvent, StatusEvent, parse_event
-from experiments.runstate import EventTail, RunState, format_eta, load_state
-from experiments.specs import parse_spec, spec_from_toml, spec_to_toml
+from experiments.runs.emit import Emitter
+from experiments.runs.events import LogEvent, ProgressEvent, StatusEvent, parse_event
+from experiments.runs.state import EventTail, RunState, format_eta, load_state
+from experiments.runs.store import RunStore
+from experiments.specs import spec_to_toml
+from experiments.stages import parse_spec, spec_from_toml
 from experiments.stages.grading.spec import GradingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 
 
 def make_store(home: Path) -> RunStore:

@@ -9,15 +9,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from experiments.emit import Emitter
+from experiments.runs.context import StageContext
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from experiments.specs import spec_to_toml
-from experiments.stages.context import StageContext
 from experiments.stages.grading.spec import GradingSpec
 from experiments.stages.tagging import run as tagging
 from experiments.stages.tagging.sft_data import build_sft_dataset
 from experiments.stages.tagging.spec import TaggingSpec
 from experiments.stages.tagging.tokens import all_tokens, confidence_token, record_token_domain
-from experiments.store import RunStore
 
 
 @pytest.mark.parametrize("domain, correct, style, token", [

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from experiments.cli import main
-from experiments.emit import Emitter
-from experiments.report import accuracy_table
+from experiments.cli.main import main
+from experiments.report.accuracy import accuracy_table
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from experiments.specs import spec_to_toml
 from experiments.stages.grading.spec import GradingSpec
 from experiments.stages.inference.spec import InferenceSpec
-from experiments.store import RunStore
 from experiments.textsafe import inert, is_inert
 
 # clear screen, retitle the window (OSC ... BEL), a one-byte C1 CSI, a carriage return, a bidi override
@@ -75,7 +75,7 @@ def graded_run(home: Path) -> RunStore:
 
 def test_show_progress_judge_summary_and_grade_file(home: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from experiments.cli_progress import follow
+    from experiments.cli.progress import follow
     from experiments.stages.judging.cli import print_judge_summary
 
     store = graded_run(home)

@@ -114,12 +114,12 @@ def test_openai_compat_refuses_a_limit_without_a_tokenizer(tmp_path: Path) -> No
 def test_inference_run_passes_the_limit_to_openai_compat(home: Path, tmp_path: Path, embedded_model: str) -> None:
     """open_generator hands max_prompt_length/truncation (and the spec's model as tokenizer) to openai_compat."""
     from experiments.datasets.base import DatasetSpec
-    from experiments.emit import Emitter
+    from experiments.runs.context import StageContext
+    from experiments.runs.emit import Emitter
+    from experiments.runs.store import RunStore
     from experiments.specs import BackendSpec, SamplingSpec, spec_to_toml
-    from experiments.stages.context import StageContext
     from experiments.stages.inference.run import run
     from experiments.stages.inference.spec import InferenceSpec
-    from experiments.store import RunStore
 
     data = tmp_path / "q.jsonl"
     data.write_text(json.dumps({"question": "Repeat: " + WORDS, "answer": "#### 1"}) + "\n")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from textual.widgets import DataTable, Static
 
+from experiments.runs.store import RunStore
 from experiments.stages.curation.views import CurationView, step
-from experiments.store import RunStore
 from tests.curation_fixtures import graded_run
 from tests.tui_fixtures import settle, wait_for
 from tui_app.app import make_app
@@ -90,9 +90,9 @@ async def test_curation_screen_live_thresholds_and_export(home: Path, pair: tupl
     assert len(launched) == 1
     spec = launched[0].spec_text()
     assert 'action = "filter"' in spec and "low_thresh = 0.25" in spec and "high_thresh = 0.75" in spec
-    from experiments import jobs
+    from experiments import api
 
-    jobs.cancel(launched[0].run_id, home)
+    api.cancel(launched[0].run_id, home)
 
 
 async def test_curation_from_the_palette(home: Path, pair: tuple[RunStore, RunStore]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import DataTable, OptionList, Static
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from tests.guided_fixtures import cell, make_guided_run, pieces, stream_name
 from tests.tui_fixtures import make_home, settle, wait_for
 from tui_app.app import make_app

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from textual.widgets import Input, Select, Static
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from tests.tui_fixtures import make_home, no_workers, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen

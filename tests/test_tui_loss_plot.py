@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from experiments.emit import Emitter
-from experiments.events import MetricEvent
-from experiments.runstate import RunState
+from experiments.runs.emit import Emitter
+from experiments.runs.events import MetricEvent
+from experiments.runs.state import RunState
+from experiments.runs.store import RunStore
 from experiments.stages.sft.views import loss_view
-from experiments.store import RunStore
 from tests.tui_fixtures import make_run, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.run import RunScreen

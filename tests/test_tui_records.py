@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from tests.tui_fixtures import make_home, make_run, sample_records, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.records import RecordsScreen

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
-from experiments import jobs
-from experiments.emit import Emitter
-from experiments.report import accuracy_table
-from experiments.store import RunStore
+from experiments import api
+from experiments.report.accuracy import accuracy_table
+from experiments.runs import jobs
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from tests.tui_fixtures import DEAD_PID, make_home, sample_records, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.dialogs import ConfirmScreen
@@ -120,8 +121,8 @@ async def test_next_stage_and_records(home):
 
 async def test_cancel_and_resume_bindings_call_jobs(home, monkeypatch):
     cancelled, started = [], []
-    monkeypatch.setattr(jobs, "cancel", lambda run, home: cancelled.append(run) or run)
-    monkeypatch.setattr(jobs, "start_workers", lambda store, spec, home: started.append(store.run_id) or [])
+    monkeypatch.setattr(api, "cancel", lambda run, home: cancelled.append(run) or run)
+    monkeypatch.setattr(jobs, "start_workers", lambda store, spec, home, registry: started.append(store.run_id) or [])
     run_id = "tagging-20260528-203040-eeee"  # interrupted: resumable
     app = make_app(home, refresh_interval=0, poll_interval=0)
     async with app.run_test(size=SIZE) as pilot:

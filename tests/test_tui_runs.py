@@ -9,9 +9,10 @@ import sys
 import pytest
 from textual.widgets import DataTable
 
-from experiments import jobs
-from experiments.emit import Emitter
-from experiments.store import RunStore
+from experiments import api
+from experiments.runs import jobs
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from tests.tui_fixtures import BASE_TS, DEAD_PID, make_home, make_run, sample_records, settle, wait_for
 from tui_app.app import make_app
 from tui_app.screens.dialogs import ConfirmScreen, HelpScreen
@@ -131,7 +132,7 @@ async def test_enter_opens_run_and_o_opens_records(home):
 
 async def test_d_launches_demo_in_a_worker(home, monkeypatch, notes):
     launched = []
-    monkeypatch.setattr(jobs, "launch",
+    monkeypatch.setattr(api, "launch",
                         lambda spec, home: launched.append((spec, home)) or "inference-demo-1")
     app = make_app(home, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -174,7 +175,7 @@ async def test_c_cancels_a_real_worker_after_confirmation(home):
 async def test_r_resumes_and_R_force_resumes(home, monkeypatch):
     calls = []
 
-    def fake_start(store, spec, home_path):
+    def fake_start(store, spec, home_path, registry):
         calls.append((store.run_id, len(store.done_chunks())))
         store.update_manifest(status="running", pids=[DEAD_PID])
         return [DEAD_PID]
@@ -213,8 +214,8 @@ async def test_failed_action_becomes_error_notification(home, notes):
 
 async def test_done_runs_are_not_cancelled_or_plainly_resumed(home, monkeypatch, notes):
     calls = []
-    monkeypatch.setattr(jobs, "cancel", lambda *a, **k: calls.append("cancel"))
-    monkeypatch.setattr(jobs, "resume", lambda *a, **k: calls.append("resume"))
+    monkeypatch.setattr(api, "cancel", lambda *a, **k: calls.append("cancel"))
+    monkeypatch.setattr(api, "resume", lambda *a, **k: calls.append("resume"))
     app = make_app(home, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from tests.tui_fixtures import make_home, settle
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen

@@ -3,7 +3,7 @@ statistics, and a filled heat table. Update with `pytest tests/test_tui_snapshot
 
 from __future__ import annotations
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from tests.guided_fixtures import cell, make_guided_run, pieces, stream_name
 from tests.tui_fixtures import settle, wait_for
 from tui_app.app import make_app

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.emit import Emitter
-from experiments.store import RunStore
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 from tests.stage_records import stage_output, stage_records
 
 BASE_TS = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
@@ -21,11 +21,11 @@ DEAD_PID = 99_999_999  # above any pid_max: never alive
 
 
 def spec_toml(limit: int = 6) -> str:
-    """A valid demo spec (so `jobs.resume` can parse it)."""
-    from experiments.pipelines import demo_spec
+    """A valid inference spec as the demo's first step stores it (so `api.resume` can parse it)."""
+    from experiments.demo import demo_spec
     from experiments.specs import spec_to_toml
 
-    return spec_to_toml(demo_spec(limit=limit))
+    return spec_to_toml(demo_spec(limit=limit).model_copy(update={"then": []}))
 
 
 def sample_records(n: int = 6, graded: bool = True, tagged: bool = False, domain: str = "gsm8k",
@@ -81,8 +81,7 @@ def make_home(home: Path) -> Path:
     graded = sample_records(6, graded=True)
     make_run(home, "inference-20260528-202640-aaaa", created=BASE_TS, title="demo: gsm8k x6 on smollm2-135m",
              records=ungraded, logs=["6 examples in 2 chunks"], metrics={"model_load_s": 9.7},
-             extra={"next_run": "grading-20260528-202740-bbbb",
-                    "counts": {"records": 6, "errors": 0, "expected_records": 6, "chunks_done": 2},
+             extra={"counts": {"records": 6, "errors": 0, "expected_records": 6, "chunks_done": 2},
                     "summary": {"completion_tokens": sum(r["completion_tokens"] for r in ungraded),
                          "finish_reasons": {"stop": 6}, "records": 6}})
     make_run(home, "grading-20260528-202740-bbbb", stage="grading", created=BASE_TS + 60,
@@ -104,11 +103,11 @@ def make_home(home: Path) -> Path:
 def no_workers(monkeypatch: Any) -> list[tuple[str, list[dict[str, str]]]]:
     """Launches still create real run folders (manifest, spec.toml), but start no worker process: each launch
     is recorded as (run id, the worker groups it would have started)."""
-    from experiments import jobs
+    from experiments.runs import jobs
 
     launched: list[tuple[str, list[dict[str, str]]]] = []
 
-    def fake_start(store: RunStore, spec: Any, home: Any) -> list[int]:
+    def fake_start(store: RunStore, spec: Any, home: Any, registry: Any) -> list[int]:
         launched.append((store.run_id, jobs.worker_groups(spec)))
         store.update_manifest(status="queued")
         return []

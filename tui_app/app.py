@@ -14,7 +14,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from experiments import locations
+from experiments.runs import locations
 from tui_app.screens.base import ConsoleScreen
 from tui_app.screens.dialogs import HelpScreen
 from tui_app.screens.runs import RunsScreen

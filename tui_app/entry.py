@@ -11,8 +11,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from experiments.cli import build_parser
-    from experiments.cli import main as headless_main
+    from experiments.cli.main import build_parser
+    from experiments.cli.main import main as headless_main
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args, _ = build_parser().parse_known_args(argv)
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         return headless_main(argv)
     if args.home:
         os.environ["CONFCONSOLE_HOME"] = str(Path(args.home).expanduser().resolve())
-    from experiments import locations
+    from experiments.runs import locations
     from tui_app.app import make_app
 
     make_app(home=locations.home(args.home)).run()

@@ -40,7 +40,7 @@ def generation_tps(run_id: str, home: Path) -> tuple[float, int]:
     """Steady-state tokens/s: per worker, the tokens of its chunks after its first one over the time between its
     first and last chunk (engine start and the first chunk's warm-up left out, equally for 1 and N workers),
     summed over workers."""
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     store = RunStore.open(run_id, home)
     events = [json.loads(line) for line in store.events_path.read_text().splitlines()]
@@ -60,11 +60,11 @@ def generation_tps(run_id: str, home: Path) -> tuple[float, int]:
 
 
 def run(spec, home: Path, label: str, rows: list) -> str:  # noqa: ANN001
-    from experiments import jobs
+    from experiments import api
 
     start = time.perf_counter()
-    run_id = jobs.launch(spec, home)
-    status = jobs.wait(run_id, home, timeout=540)
+    run_id = api.launch(spec, home)
+    status = api.wait(run_id, home, timeout=540)
     wall = time.perf_counter() - start
     tps, tokens = generation_tps(run_id, home) if status == "done" else (float("nan"), 0)
     rows.append((label, status, tokens, tps, wall))
@@ -73,10 +73,10 @@ def run(spec, home: Path, label: str, rows: list) -> str:  # noqa: ANN001
 
 
 def kill_and_resume(spec, home: Path, rows: list) -> None:  # noqa: ANN001
-    from experiments import jobs
-    from experiments.store import RunStore
+    from experiments import api
+    from experiments.runs.store import RunStore
 
-    run_id = jobs.launch(spec, home)
+    run_id = api.launch(spec, home)
     store = RunStore.open(run_id, home)
     deadline = time.monotonic() + 400
     while len(store.done_chunks()) < max(1, store.manifest().get("counts", {}).get("chunks_total", 8) // 4) \
@@ -88,8 +88,8 @@ def kill_and_resume(spec, home: Path, rows: list) -> None:  # noqa: ANN001
         time.sleep(0.5)
     before = len(store.done_chunks())
     interrupted = store.effective_status()
-    jobs.resume(run_id, home)
-    status = jobs.wait(run_id, home, timeout=400)
+    api.resume(run_id, home)
+    status = api.wait(run_id, home, timeout=400)
     records = store.records()
     unique = len({(r["example_id"], r["sample_idx"]) for r in records})
     total = store.manifest()["counts"]["examples"]

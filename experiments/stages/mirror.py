@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from experiments.stages.context import StageContext
-from experiments.store import RunStore
+from experiments.runs.context import StageContext
+from experiments.runs.store import RunStore
 
 
 def map_chunks(source: RunStore, ctx: StageContext, compute: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],

@@ -68,15 +68,15 @@ class ConsoleScreen(Screen):
 
     @work(thread=True, exit_on_error=False, name="run action", group="jobs")
     def _job(self, action: str, run_id: str) -> None:
-        from experiments import jobs
+        from experiments import api
 
         home = self.console.home
         self.app.call_from_thread(self.notify, f"{action}: {run_id}…", timeout=3)
         if action == "cancel":
-            jobs.cancel(run_id, home)
+            api.cancel(run_id, home)
             done = f"cancelled {run_id}"
         else:
-            jobs.resume(run_id, home, force=action == "force-resume")
+            api.resume(run_id, home, force=action == "force-resume")
             done = f"{'force-' if action == 'force-resume' else ''}resumed {run_id}"
         self.app.call_from_thread(self.notify, done, title=action)
         if self.is_attached:

@@ -12,8 +12,8 @@ from textual.containers import Grid, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from experiments.runs.store import RunStore
 from experiments.stages.evaluation.views import CalibrationView, Plot, calibration_view, row_cells
-from experiments.store import RunStore
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 
 EXPORT_DIR = "calibration-export"

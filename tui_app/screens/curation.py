@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
+from experiments.runs.store import RunStore
 from experiments.stages.curation.views import (
     STEP,
     CurationView,
@@ -24,7 +25,6 @@ from experiments.stages.curation.views import (
     source_file_of,
     step,
 )
-from experiments.store import RunStore
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 
 HIST_COLUMNS = ("bucket", "questions", "kept", "")
@@ -211,7 +211,7 @@ class CurationScreen(ConsoleScreen):
 
     @work(thread=True, exit_on_error=False, name="launch curation", group="jobs")
     def _launch(self, action: str, weak: str, strong: str, low: float, high: float) -> None:
-        from experiments import jobs
+        from experiments import api
         from experiments.stages.curation.spec import CurationSpec
 
         fields: dict[str, Any] = {}
@@ -220,7 +220,7 @@ class CurationScreen(ConsoleScreen):
             fields = {"low_thresh": low, "high_thresh": high, "source": source}
         spec = CurationSpec(action=action, weak_runs=[weak], strong_runs=[strong],
                             title=f"curation {action} from the console", **fields)
-        run_id = jobs.launch(spec, self.console.home)
+        run_id = api.launch(spec, self.console.home)
         self.app.call_from_thread(self.notify, f"{action} run launched: {run_id}", title="export")
 
     def action_back(self) -> None:

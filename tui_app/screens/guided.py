@@ -20,10 +20,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from experiments.runstate import EventTail
+from experiments.runs.state import EventTail
+from experiments.runs.store import RunStore
 from experiments.stages.guided.views import FOLLOW_IDLE_S, GuidedState, StreamName, heat_table
-from experiments.store import RunStore
-from experiments.views import status_of
+from experiments.views.runs import status_of
 from tui_app.screens.base import PaletteCommand, PollingScreen
 from tui_app.widgets.guided import fill_heat_table, legend, token_stats, token_text
 from tui_app.widgets.status import STATUS_STYLES

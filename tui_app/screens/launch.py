@@ -1,8 +1,8 @@
 """Launch: a form for any registered stage, generated from its spec; validates as you type, shows the spec.toml.
 
-Fields, checks and TOML all come from `experiments.spec_form` (the stage's own spec model and the checks of
-`jobs.launch`), so a stage added to the registry gets its form here with no UI code. "Clone with edits" starts
-from an existing run's spec.toml. Launching runs `jobs.launch` in a thread worker, then opens the Run screen.
+Fields, checks and TOML all come from `experiments.stages.form` (the stage's own spec model and the checks of
+`api.launch`), so a stage added to the registry gets its form here with no UI code. "Clone with edits" starts
+from an existing run's spec.toml. Launching runs `api.launch` in a thread worker, then opens the Run screen.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Label, Select, Static
 
-from experiments.spec_form import FormState, describe_stage, evaluate, initial_values
 from experiments.stages import STAGES
+from experiments.stages.form import FormState, describe_stage, evaluate, initial_values
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.spec_form import SpecForm
 
@@ -127,16 +127,16 @@ class LaunchScreen(ConsoleScreen):
 
     @work(thread=True, exit_on_error=False, name="launch run", group="jobs")
     def _launch(self, spec: Any) -> None:
-        from experiments import jobs
+        from experiments import api
 
         try:
-            run_id = jobs.launch(spec, self.console.home)
+            run_id = api.launch(spec, self.console.home)
         finally:
             self.launching = False
         self.app.call_from_thread(self.launched, run_id)
 
     def launched(self, run_id: str) -> None:
-        from experiments.store import RunStore
+        from experiments.runs.store import RunStore
         from tui_app.screens.run import RunScreen
 
         self.notify(f"launched {run_id}", title="launch")

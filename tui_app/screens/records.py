@@ -15,9 +15,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 from experiments.textsafe import inert
-from experiments.views import (
+from experiments.views.records import (
     RECORD_COLUMNS,
     VERDICTS,
     RecordPager,

@@ -12,12 +12,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.widgets import DataTable, Footer, Header, Log, ProgressBar, Static
 
-from experiments.events import Event, LogEvent
-from experiments.runstate import EventTail, RunState
+from experiments.runs.events import Event, LogEvent
+from experiments.runs.state import EventTail, RunState
+from experiments.runs.store import RunStore
 from experiments.stages.sft.views import is_sft, loss_view
-from experiments.store import RunStore
 from experiments.textsafe import inert
-from experiments.views import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
+from experiments.views.runs import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
 from tui_app.screens.base import PaletteCommand, PollingScreen
 from tui_app.widgets.loss_plot import LossPlot
 from tui_app.widgets.status import STATUS_STYLES
@@ -204,11 +204,13 @@ class RunScreen(PollingScreen):
             self.app.push_screen(GuidedScreen(self.store))
 
     def action_next_stage(self) -> None:
-        nxt = self.manifest.get("next_run")
-        if not nxt:
-            self.notify("This run has not launched a next stage.", severity="warning")
+        from experiments.runs.lineage import readers_of
+
+        readers = readers_of(self.store, self.console.home)
+        if not readers:
+            self.notify("No run reads this one yet.", severity="warning")
             return
-        self.app.switch_screen(RunScreen(RunStore(self.console.runs_dir / nxt)))
+        self.app.switch_screen(RunScreen(readers[-1]))
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [
@@ -216,6 +218,6 @@ class RunScreen(PollingScreen):
             ("Cancel run", "Stop this run's workers", self.action_cancel),
             ("Resume run", "Restart this run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete this run's chunks and recompute", self.action_force_resume),
-            ("Next stage", "Open the run this one launched", self.action_next_stage),
+            ("Next stage", "Open the run that reads this one", self.action_next_stage),
         ] + ([("Guided view", "Tokens in two colours, their statistics, the (c, k) grid", self.action_guided)]
              if self.is_guided else [])

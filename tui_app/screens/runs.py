@@ -8,10 +8,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from experiments.runs.store import RunStore
 from experiments.stages import STAGES
-from experiments.store import RunStore
 from experiments.textsafe import inert
-from experiments.views import RunRow, RunsIndex
+from experiments.views.runs import RunRow, RunsIndex
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.status import status_text
 
@@ -21,7 +21,7 @@ DEMO_LIMIT = 20
 
 
 def demo_text() -> str:
-    from experiments.pipelines import DEMO_SOURCE  # datasets import lazily: the home screen starts fast
+    from experiments.demo import DEMO_SOURCE  # datasets import lazily: the home screen starts fast
 
     return f"{DEMO_LIMIT} {DEMO_SOURCE} questions on the embedded model"
 
@@ -230,10 +230,10 @@ class RunsScreen(ConsoleScreen):
 
     @work(thread=True, exit_on_error=False, name="launch demo", group="jobs")
     def _launch_demo(self) -> None:
-        from experiments import jobs
-        from experiments.pipelines import demo_spec
+        from experiments import api
+        from experiments.demo import demo_spec
 
-        run_id = jobs.launch(demo_spec(limit=DEMO_LIMIT), self.console.home)
+        run_id = api.launch(demo_spec(limit=DEMO_LIMIT), self.console.home)
         self.app.call_from_thread(self.notify, f"demo launched: {run_id}", title="demo")
         self.app.call_from_thread(self.action_refresh)
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from experiments.textsafe import inert
-from experiments.views import record_sections, verdict
+from experiments.views.records import record_sections, verdict
 from tui_app.widgets.status import VERDICT_STYLES
 
 

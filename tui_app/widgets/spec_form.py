@@ -1,4 +1,4 @@
-"""Renders a stage's field descriptors (`experiments.spec_form`) as a form; knows nothing about any stage.
+"""Renders a stage's field descriptors (`experiments.stages.form`) as a form; knows nothing about any stage.
 
 Choices become selects, bools checkboxes, numbers and text inputs, lists and tables TOML-ish inputs, nested models
 collapsible sections. Every edit posts `SpecForm.Changed`; the screen validates and hands errors back.
@@ -18,7 +18,7 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Collapsible, Input, Select, Static
 
-from experiments.spec_form import FieldDescriptor, leaves
+from experiments.stages.form import FieldDescriptor, leaves
 
 PLACEHOLDERS = {"int": "integer", "float": "number", "text": "", "toml": "TOML: [a, b] or {key = value}"}
 INPUT_TYPES = {"int": "integer", "float": "number"}

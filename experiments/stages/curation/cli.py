@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from experiments.cli_common import add_follow_args, launch_and_follow
+from experiments.cli.common import add_follow_args, launch_and_follow
 
 RUNS_HELP = "graded or judged runs (ids or prefixes)"
 

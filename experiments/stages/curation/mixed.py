@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.runs.store import RunStore
 from experiments.stages.curation.passrates import KEY_FIELDS, VerdictOptions, read_chunk_columns, resolve_verdict
-from experiments.store import RunStore
 
 ROLES = ("weak", "strong")
 SOLUTION_FIELDS = [("sample_idx", "int64"), ("domain", "string"), ("question", "string"), ("gold", "string"),

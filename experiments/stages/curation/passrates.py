@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 
 VERDICTS_FILE = "verdicts.parquet"
 CACHE_FILE = "passrates.parquet"

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from experiments.exports import write_json
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.runs.store import RunStore
 from experiments.stages.curation.passrates import VerdictOptions, idx_to_passrate, load_passrates, write_parquet
 from experiments.stages.curation.spec import CurationSpec
-from experiments.store import RunStore
 
 SUMMARY_FILE = "summary.json"
 LISTS = ("kept", "dropped")  # long id lists stay in the outputs, out of the manifest
@@ -62,7 +62,7 @@ def do_passrates(spec: CurationSpec, ctx: StageContext) -> tuple[dict[str, Any],
 
 
 def do_buckets(spec: CurationSpec, ctx: StageContext) -> tuple[dict[str, Any], Path]:
-    from experiments.atomic import write_text_atomic
+    from experiments.runs.atomic import write_text_atomic
     from experiments.stages.curation.buckets import bucket_report, format_report
 
     stores = _stores(ctx, spec.rate_runs())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.runs.store import RunStore
 from experiments.stages.curation.buckets import BUCKETS, bucket_codes, bucket_counts, kept_counts, shifted
 from experiments.stages.curation.filters import keep_mask
 from experiments.stages.curation.passrates import (
@@ -21,7 +22,6 @@ from experiments.stages.curation.passrates import (
     load_passrates,
     read_chunk_columns,
 )
-from experiments.store import RunStore
 
 RATED_STAGES = ("grading", "judging", "tagging")
 BAR_WIDTH = 24

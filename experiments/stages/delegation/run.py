@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import GenerationRequest
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.runs.store import RunStore
 from experiments.stages.delegation.spec import DelegationSpec
 from experiments.stages.delegation.tables import Answer, delegated_by_rule
-from experiments.store import RunStore
 
 
 def oracle_index(spec: DelegationSpec, ctx: StageContext) -> dict[str, dict[str, Any]]:
@@ -58,7 +58,7 @@ class Oracle:
         if not records:
             return {}
         from experiments.engines import open_generator
-        from experiments.stages.inference.run import params_of
+        from experiments.stages.inference.params import params_of
 
         if not self.spec.oracle_model:
             raise ValueError("delegation needs oracle_model to ask the big model (or an oracle_run to reuse)")

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from experiments.cli_common import add_follow_args, engine_options, home_of, launch_and_follow
+from experiments.cli.common import add_follow_args, engine_options, home_of, launch_and_follow
 from experiments.specs import DEFAULT_MAX_TOKENS
 
 
@@ -47,9 +47,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from experiments.runs.store import RunStore
     from experiments.stages.evaluation.export import export_view
     from experiments.stages.evaluation.views import calibration_view
-    from experiments.store import RunStore
 
     store = RunStore.open(args.run, home_of(args))
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

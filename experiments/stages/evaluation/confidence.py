@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from experiments.grading import GradingPool
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
 from experiments.stages.evaluation.spec import EvaluationSpec
 from experiments.stages.tagging.tokens import (
     ParsedToken,

@@ -23,6 +23,12 @@ def calibration_accuracy(correct: Sequence[bool], confident: Sequence[bool | Non
     return hits / len(correct)
 
 
+def majority_baseline(accuracy: float | None) -> float | None:
+    """The calibration accuracy of always writing the more common verdict's token (no signal at all): the bar a
+    trained token has to clear."""
+    return None if accuracy is None else max(accuracy, 1 - accuracy)
+
+
 def token_distribution(confident: Sequence[bool | None]) -> dict[str, int]:
     return {"confident": sum(1 for t in confident if t is True),
             "uncertain": sum(1 for t in confident if t is False),
@@ -111,10 +117,12 @@ def summary_metrics(correct: Sequence[bool], confident: Sequence[bool | None],
     """Everything the evaluation summary reports, in one dict."""
     n = len(correct)
     scored = sum(1 for x in p if x is not None)
+    accuracy = sum(1 for c in correct if c) / n if n else None
     return {
         "n": n,
-        "accuracy": sum(1 for c in correct if c) / n if n else None,
+        "accuracy": accuracy,
         "calibration_accuracy": calibration_accuracy(correct, confident),
+        "majority_baseline": majority_baseline(accuracy),
         "tokens": token_distribution(confident),
         "scored": scored,
         "auroc": auroc(p, correct),

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.runs.store import RunStore
 from experiments.stages.evaluation.spec import EvaluationSpec
-from experiments.store import RunStore
 
 
 class EvaluatingStore(RunStore):
@@ -53,7 +53,7 @@ def answers_source(spec: EvaluationSpec, ctx: StageContext) -> tuple[RunStore | 
     """(input store or None, scoring model, adapter, system prompt) for this evaluation."""
     if not spec.input_run:
         return None, spec.model, spec.adapter, spec.dataset.system_prompt
-    from experiments.specs import spec_from_toml
+    from experiments.stages import spec_from_toml
 
     source = ctx.input_store(spec.input_run)
     upstream = spec_from_toml(source.spec_text())
@@ -97,7 +97,7 @@ def run(spec: EvaluationSpec, ctx: StageContext) -> None:
 
 def finalize(spec: EvaluationSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.exports import write_json
-    from experiments.report import accuracy_table
+    from experiments.report.accuracy import accuracy_table
     from experiments.stages.evaluation.metrics import summary_metrics
 
     records = ctx.store.records()

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 
 STAGES = ("evaluation", "delegation")
 
@@ -81,8 +81,9 @@ def evaluation_parts(view: CalibrationView, store: RunStore) -> None:
     view.tables.append(Table("tokens", "Token distribution", ["token", "count", "share"],
                              [{"token": k, "count": v, "share": v / n} for k, v in tokens.items()]))
     view.tables.append(Table("metrics", "Calibration metrics", ["metric", "value"], [
-        {"metric": k, "value": full.get(k)} for k in ("n", "accuracy", "calibration_accuracy", "auroc", "ece",
-                                                      "brier", "scored")]))
+        {"metric": k, "value": full.get(k)} for k in ("n", "accuracy", "calibration_accuracy", "majority_baseline",
+                                                      "auroc", "ece", "brier", "scored")
+        if k != "majority_baseline" or full.get(k) is not None]))
     bins = full.get("reliability") or []
     view.tables.append(Table("reliability", "Reliability bins", ["bin", "lo", "hi", "count", "mean_confidence",
                                                                  "accuracy"], bins))

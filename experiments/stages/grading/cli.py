@@ -8,13 +8,13 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from experiments.cli_common import add_follow_args, launch_and_follow
+from experiments.cli.common import add_follow_args, launch_and_follow
 from experiments.grading.grade_file import grade_file
 from experiments.textsafe import inert
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from experiments.report import format_accuracy
+    from experiments.report.accuracy import format_accuracy
     from experiments.stages.grading.spec import GradingSpec
 
     spec = GradingSpec(input_run=args.run, workers=args.workers, timeout=args.timeout, domain=args.domain,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from experiments.grading import GradeItem, GradingPool
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
 from experiments.stages.grading.spec import GradingSpec
 
 POLL_S = 2.0
@@ -68,7 +68,7 @@ def grade_records(pool: GradingPool, records: list[dict[str, Any]], ctx: StageCo
 
 
 def finalize(spec: GradingSpec, ctx: StageContext) -> dict[str, Any]:
-    from experiments.report import accuracy_table
+    from experiments.report.accuracy import accuracy_table
     from experiments.stages.grading.verdicts import write_verdicts
 
     records = ctx.store.records()

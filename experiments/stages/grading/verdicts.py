@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 
 VERDICT_COLUMNS = ("example_id", "index", "sample_idx", "source", "model", "correct")
 

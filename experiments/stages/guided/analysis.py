@@ -31,7 +31,7 @@ def run_stats(run: str, home: Any = None, model: str | None = None, attention: b
     import json
 
     from backends.guided.hf_session import HFSession
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     store = RunStore.open(run, home)
     records = store.records()[:limit] if limit else store.records()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.cli.common import add_follow_args, home_of, launch_and_follow
 from experiments.specs import DEFAULT_MAX_TOKENS
 
 
@@ -78,8 +78,8 @@ class _LocalContext:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from experiments.runs.store import RunStore
     from experiments.stages.guided.records import reference_row
-    from experiments.store import RunStore
 
     store = RunStore.open(args.run, home_of(args))
     out = Path(args.out) if args.out else store.output_path("guided.jsonl")

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from experiments.datasets import Example, load_examples
-from experiments.events import TokenPiece
 from experiments.prompts import render_messages
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.runs.events import TokenPiece
 from experiments.stages.guided.records import cell_summary, make_record
 from experiments.stages.guided.spec import ORACLE_ALONE, GuidedSpec
 

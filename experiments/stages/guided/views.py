@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments.events import ArtifactEvent, Event, StatusEvent, TokenBatchEvent
+from experiments.runs.events import ArtifactEvent, Event, StatusEvent, TokenBatchEvent
 
 MAX_STREAMS = 100
 FOLLOW_IDLE_S = 2.0  # a followed stream with no tokens for this long (run time) is finished: move on

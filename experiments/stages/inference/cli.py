@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from experiments.cli_common import add_follow_args, launch_and_follow
+from experiments.cli.common import add_follow_args, launch_and_follow
 from experiments.specs import DEFAULT_MAX_TOKENS
 
 

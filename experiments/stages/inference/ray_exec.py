@@ -17,7 +17,8 @@ from typing import Any
 from backends.base import GenerationRequest
 from experiments.datasets import Example
 from experiments.prompts import render_messages
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.stages.inference.params import sampling_params
 from experiments.stages.inference.spec import InferenceSpec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,8 +101,6 @@ def run_on_ray(spec: InferenceSpec, ctx: StageContext, chunks: list[list[Example
                done_on_disk: Any, build_records: Any) -> None:
     """`build_records(chunk_index, results, messages) -> records` turns one chunk's results into its records
     (errors recorded), exactly as the local path does."""
-    from experiments.stages.inference.run import sampling_params
-
     ray = connect(spec)
     params = sampling_params(spec)
     pool = RayPool(ray, spec, ctx)

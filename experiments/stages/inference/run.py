@@ -13,23 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from backends.base import GenerationRequest, GenerationResult, SamplingParams
+from backends.base import GenerationRequest, GenerationResult
 from experiments.datasets import Example, load_examples
 from experiments.prompts import render_messages
-from experiments.specs import SamplingSpec
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
+from experiments.stages.inference.params import sampling_params
 from experiments.stages.inference.spec import InferenceSpec
-
-
-def sampling_params(spec: InferenceSpec) -> SamplingParams:
-    return params_of(spec.sampling)
-
-
-def params_of(s: SamplingSpec) -> SamplingParams:
-    """The engine's sampling parameters for a spec's `SamplingSpec` (shared by every stage that generates)."""
-    return SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                          seed=s.seed, stop=tuple(s.stop), logprobs=s.logprobs,
-                          ignore_eos=s.ignore_eos)
 
 
 def build_generator(spec: InferenceSpec, ctx: StageContext) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.cli.common import add_follow_args, home_of, launch_and_follow
 from experiments.textsafe import inert
 
 
@@ -31,7 +31,7 @@ def judging_spec(args: argparse.Namespace) -> Any:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     spec = judging_spec(args)
     RunStore.open(args.run, home_of(args))  # fail here, not in the worker, when the input run doesn't exist
@@ -39,7 +39,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def print_judge_summary(manifest: dict[str, Any]) -> None:
-    from experiments.report import format_accuracy
+    from experiments.report.accuracy import format_accuracy
     from experiments.stages.judging.agreement import format_agreement
 
     summary = manifest.get("summary", {})
@@ -56,8 +56,8 @@ def print_judge_summary(manifest: dict[str, Any]) -> None:
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
+    from experiments.runs.store import RunStore
     from experiments.stages.judging.agreement import agreement_table, format_agreement
-    from experiments.store import RunStore
 
     store = RunStore.open(args.run, home_of(args))
     records = store.records()

@@ -20,7 +20,7 @@ from typing import Any
 
 from backends.base import GenerationRequest, GenerationResult, SamplingParams
 from experiments.pricing import Price, describe, price_for
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
 from experiments.stages.judging.parse import Verdict, parse_verdict
 from experiments.stages.judging.prompt import judge_messages, structured_body
 from experiments.stages.judging.spec import JudgingSpec
@@ -271,7 +271,7 @@ def run(spec: JudgingSpec, ctx: StageContext) -> None:
 
 def finalize(spec: JudgingSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.exports import write_json
-    from experiments.report import accuracy_table
+    from experiments.report.accuracy import accuracy_table
     from experiments.stages.judging.agreement import agreement_table
 
     records = ctx.store.records()

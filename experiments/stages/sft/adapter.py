@@ -11,7 +11,7 @@ def resolve_adapter(value: str, home: str | os.PathLike[str] | None = None) -> t
     path = Path(value).expanduser()
     if (path / "adapter_config.json").exists():
         return str(path.resolve()), None
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     store = RunStore.open(value, home)
     manifest = store.manifest()

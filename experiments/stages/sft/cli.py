@@ -6,12 +6,12 @@ import argparse
 import json
 from typing import Any
 
-from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.cli.common import add_follow_args, home_of, launch_and_follow
 
 
 def sft_spec(args: argparse.Namespace) -> Any:
+    from experiments.runs.store import RunStore
     from experiments.stages.sft.spec import SFTSpec
-    from experiments.store import RunStore
 
     runs = [RunStore.open(run, home_of(args)).run_id for run in args.runs or []]
     fields = {name: getattr(args, name) for name in ("r", "lora_alpha", "lora_dropout", "epochs", "max_steps", "lr",

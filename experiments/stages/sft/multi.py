@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
 from experiments.stages.sft.spec import SFTSpec
 
 
@@ -28,7 +28,7 @@ def launch_command(spec: SFTSpec, run_dir: Path, home: Path | None) -> list[str]
 
 
 def train_distributed(spec: SFTSpec, ctx: StageContext) -> dict[str, Any]:
-    from experiments.emit import last_seq
+    from experiments.runs.emit import last_seq
 
     ctx.emit.flush()
     cmd = launch_command(spec, ctx.store.dir, ctx.home)
@@ -42,12 +42,12 @@ def train_distributed(spec: SFTSpec, ctx: StageContext) -> dict[str, Any]:
 
 def rank_main(run_dir: Path, home: Path | None) -> int:
     from backends.lora_trainer import TrainHooks, train_lora
-    from experiments.atomic import write_text_atomic
-    from experiments.emit import Emitter
-    from experiments.specs import spec_from_toml
+    from experiments.runs.atomic import write_text_atomic
+    from experiments.runs.emit import Emitter
+    from experiments.runs.store import RunStore
+    from experiments.stages import spec_from_toml
     from experiments.stages.sft import data as sft_data
-    from experiments.stages.sft.run import hooks_for, load_rows, result_dict, trainer_config
-    from experiments.store import RunStore
+    from experiments.stages.sft.training import hooks_for, load_rows, result_dict, trainer_config
 
     store = RunStore(run_dir)
     spec = spec_from_toml(store.spec_text())

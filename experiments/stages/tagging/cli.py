@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.cli_common import add_follow_args, home_of, launch_and_follow
+from experiments.cli.common import add_follow_args, home_of, launch_and_follow
 from experiments.textsafe import inert
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from experiments.report import format_accuracy
+    from experiments.report.accuracy import format_accuracy
+    from experiments.runs.store import RunStore
     from experiments.stages.tagging.spec import TaggingSpec
-    from experiments.store import RunStore
 
     RunStore.open(args.run, home_of(args))
     spec = TaggingSpec(input_run=args.run, style=args.style, verdict=args.verdict,
@@ -32,8 +32,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_sft_data(args: argparse.Namespace) -> int:
+    from experiments.runs.store import RunStore
     from experiments.stages.tagging.sft_data import build_sft_dataset
-    from experiments.store import RunStore
 
     stores = [RunStore.open(run, home_of(args)) for run in args.runs]
     summary = build_sft_dataset(stores, Path(args.out), args.format)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from experiments.store import RunStore
+from experiments.runs.store import RunStore
 
 TAGGED_COLUMNS = ["example_id", "sample_idx", "domain", "model", "question", "gold", "response", "extracted",
                   "correct", "verdict_source", "confidence_token", "tagged_response"]

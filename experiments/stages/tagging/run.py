@@ -16,7 +16,7 @@ import hashlib
 import math
 from typing import Any
 
-from experiments.stages.context import StageContext
+from experiments.runs.context import StageContext
 from experiments.stages.tagging.spec import TaggingSpec
 from experiments.stages.tagging.tokens import confidence_token, record_token_domain
 
@@ -94,7 +94,7 @@ def run(spec: TaggingSpec, ctx: StageContext) -> None:
 
 
 def finalize(spec: TaggingSpec, ctx: StageContext) -> dict[str, Any]:
-    from experiments.report import accuracy_by_model, accuracy_table
+    from experiments.report.accuracy import accuracy_by_model, accuracy_table
     from experiments.stages.tagging.outputs import write_tagged_outputs
 
     records = ctx.store.records()

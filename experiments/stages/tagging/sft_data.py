@@ -11,15 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from experiments.atomic import write_text_atomic
-from experiments.store import RunStore, record_key
+from experiments.runs.atomic import write_text_atomic
+from experiments.runs.store import RunStore, record_key
 
 SFT_COLUMNS = ["input", "output", "domain", "correct", "confidence_token", "source_run", "example_id",
                "sample_idx"]
 
 
 def _spec(store: RunStore) -> Any:
-    from experiments.specs import spec_from_toml
+    from experiments.stages import spec_from_toml
 
     spec = spec_from_toml(store.spec_text())
     if spec.stage != "tagging":

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any
 
-from experiments.runstate import EventTail, RunState, format_eta
-from experiments.store import RunStore
+from experiments.runs.state import EventTail, RunState, format_eta
+from experiments.runs.store import RunStore
 from experiments.textsafe import inert
 
 PLAIN_INTERVAL = 5.0

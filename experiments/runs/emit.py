@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.events import (
+from experiments.runs.events import (
     ArtifactEvent,
     ChunkEvent,
     EventBase,

@@ -14,29 +14,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments import locations
-from experiments.cli_common import add_follow_args, follow_chain, home_of
-from experiments.pipelines import DEMO_SOURCE
+from experiments.cli.common import add_follow_args, follow_chain, home_of
+from experiments.demo import DEMO_SOURCE, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
+from experiments.runs import locations
 from experiments.specs import DEFAULT_MAX_TOKENS
 from experiments.stages import STAGES
 from experiments.textsafe import inert
 
 # Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
 # fails the CLI loudly: a broken module must never silently lose its commands.
-CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli_engines")
+CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli.engines")
 
 _home = home_of
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from experiments import jobs
-    from experiments.pipelines import demo_spec
-    from experiments.report import format_accuracy
+    from experiments import api
+    from experiments.demo import demo_spec
+    from experiments.report.accuracy import format_accuracy
 
+    if args.loop:
+        return cmd_demo_loop(args)
     spec = demo_spec(limit=args.limit, model=args.model, n=args.n, max_tokens=args.max_tokens,
                      batch_size=args.batch_size, chunk_size=args.chunk_size, source=args.dataset)
-    run_id = jobs.launch(spec, _home(args))
+    run_id = api.launch(spec, _home(args))
     print(f"demo: {spec.title}\nhome: {_home(args)}")
+
     def done(stores: list[Any]) -> None:
         summary = stores[-1].manifest().get("summary", {})
         print("\n" + inert(format_accuracy(summary.get("accuracy", []))))
@@ -48,8 +51,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return follow_chain(run_id, args, done)
 
 
+def cmd_demo_loop(args: argparse.Namespace) -> int:
+    from experiments import api
+    from experiments.demo import loop_spec
+    from experiments.demo_report import print_loop_result
+
+    spec = loop_spec(train=args.train, heldout=args.heldout, model=args.model, sft_steps=args.sft_steps,
+                     oracle_model=args.oracle_model or args.model, oracle_url=args.oracle_url,
+                     oracle_key_env=args.oracle_key_env)
+    run_id = api.launch(spec, _home(args))
+    print(f"demo --loop: {spec['title']}\npipeline {run_id}, home: {_home(args)}")
+    return follow_chain(run_id, args, lambda stores: print_loop_result(run_id, _home(args)))
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     rows = []
     for store in RunStore.list(_home(args)):
@@ -64,7 +80,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {locations.runs_dir(_home(args))}")
         return 0
-    from experiments.runstate import age
+    from experiments.runs.state import age
 
     print(f"{'id':<34} {'stage':<10} {'status':<12} {'records':>8} {'errors':>7}  created")
     for r in rows:
@@ -74,9 +90,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from experiments.report import format_accuracy
-    from experiments.runstate import load_state
-    from experiments.store import RunStore
+    from experiments.report.accuracy import format_accuracy
+    from experiments.runs.state import load_state
+    from experiments.runs.store import RunStore
 
     store = RunStore.open(args.run, _home(args))
     manifest = store.manifest()
@@ -88,7 +104,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"run      {store.run_id}\nstage    {manifest.get('stage')}\nstatus   {manifest['effective_status']}")
     print(f"folder   {store.dir}\nprogress {state.done}/{state.total} {state.unit}")
-    for key in ("title", "group", "inputs", "next_run", "error"):
+    for key in ("title", "group", "pipeline", "step", "inputs", "error"):
         if manifest.get(key):
             print(inert(f"{key:<8} {manifest[key]}"))
     summary = manifest.get("summary", {})
@@ -106,9 +122,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from experiments import jobs
+    from experiments import api
 
-    run_id = jobs.resume(args.run, _home(args), force=args.force)
+    run_id = api.resume(args.run, _home(args), force=args.force)
     print(f"resumed {run_id}")
     if args.detach:
         return 0
@@ -116,24 +132,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from experiments import jobs
+    from experiments import api
 
-    print(f"cancelled {jobs.cancel(args.run, _home(args))}")
+    print(f"cancelled {api.cancel(args.run, _home(args))}")
     return 0
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
     import tomllib
 
-    from experiments import jobs
-    from experiments.specs import parse_spec
+    from experiments import api
+    from experiments.stages import parse_spec
 
     try:
         data = tomllib.loads(Path(args.spec).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{args.spec}: not valid TOML: {exc}") from None
     spec = parse_spec(data)
-    run_id = jobs.launch(spec, _home(args))
+    run_id = api.launch(spec, _home(args))
     print(f"launched {run_id}")
     if args.detach:
         return 0
@@ -153,7 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     demo.add_argument("--batch-size", type=int, default=8)
     demo.add_argument("--chunk-size", type=int, default=8)
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines")
+    demo.add_argument("--loop", action="store_true", help="the whole confidence loop instead: inference -> "
+                      "grading -> tagging -> SFT -> evaluation on held-out questions -> delegation")
+    demo.add_argument("--train", type=int, default=LOOP_TRAIN, help="--loop: training questions (arith rows "
+                      "from 0)")
+    demo.add_argument("--heldout", type=int, default=LOOP_HELDOUT, help="--loop: held-out questions (arith rows "
+                      "from 400, never trained on)")
+    demo.add_argument("--sft-steps", type=int, default=LOOP_SFT_STEPS, help="--loop: LoRA optimizer steps")
+    demo.add_argument("--oracle-model", help="--loop: the big model answers are delegated to (default: the "
+                      "small model itself, through hf)")
+    demo.add_argument("--oracle-url", help="--loop: an OpenAI-compatible endpoint serving --oracle-model")
+    demo.add_argument("--oracle-key-env", help="--loop: the environment variable holding that endpoint's key")
     demo.set_defaults(func=cmd_demo)
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--json", action="store_true")

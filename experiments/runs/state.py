@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from experiments.events import (
+from experiments.runs.events import (
     ArtifactEvent,
     ChunkEvent,
     Event,

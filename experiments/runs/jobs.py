@@ -1,8 +1,9 @@
 """The worker process layer: launch, cancel and resume runs as detached worker processes.
 
-`launch(spec)` creates the run folder and starts `python -m experiments.worker <run_dir>` in its own session, so
-the run outlives the TUI or CLI that started it. Data parallel: one worker per GPU group, `CUDA_VISIBLE_DEVICES`
-set in the child's environment before anything imports CUDA; chunk i goes to worker i % N.
+`launch(spec, home, registry)` creates the run folder and starts `python -m experiments.runs.worker <run_dir>` in
+its own session, so the run outlives the TUI or CLI that started it. Data parallel: one worker per GPU group,
+`CUDA_VISIBLE_DEVICES` set in the child's environment before anything imports CUDA; chunk i goes to worker i % N.
+The stage registry is handed in by the caller and passed to the worker by its import path.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments import locations
-from experiments.specs import BaseSpec, parse_spec, spec_from_toml, spec_to_toml, validate_chain
-from experiments.store import RunStore, pid_alive
+from experiments.runs import locations
+from experiments.runs.registry import Registry
+from experiments.runs.store import RunStore, pid_alive
+from experiments.specs import BaseSpec, spec_to_toml
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding `experiments`: the worker's import root
 
 
 def worker_groups(spec: Any) -> list[dict[str, str]]:
@@ -50,15 +54,14 @@ def check_layout(spec: Any) -> str | None:
     return None
 
 
-def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
+def start_workers(store: RunStore, spec: Any, home: Path | None, registry: Registry) -> list[int]:
     groups = worker_groups(spec)
     pids = []
-    root = Path(__file__).resolve().parent.parent
     for index, env_extra in enumerate(groups):
         env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-        cmd = [sys.executable, "-m", "experiments.worker", str(store.dir), "--worker", str(index),
-               "--workers", str(len(groups))]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "experiments.runs.worker", str(store.dir), "--registry", registry.path,
+               "--worker", str(index), "--workers", str(len(groups))]
         if home is not None:
             cmd += ["--home", str(home)]
         log = open(store.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -71,55 +74,59 @@ def start_workers(store: RunStore, spec: Any, home: Path | None) -> list[int]:
     return pids
 
 
-def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
+def launch(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None, registry: Registry,
            extra: dict[str, Any] | None = None) -> str:
-    """Create a run for `spec` and start its worker(s). Returns the run id."""
-    store, spec = prepare(spec, home, extra)
-    start_workers(store, spec, locations.home(home))
+    """Create a run for `spec` and start its worker(s). Returns the run id. A spec with `then` is launched as the
+    pipeline it stands for (`pipeline.pipeline_from_chain`)."""
+    store, spec = prepare(spec, home, registry, extra)
+    start_workers(store, spec, locations.home(home), registry)
     return store.run_id
 
 
-def prepare(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None = None,
+def prepare(spec: BaseSpec | dict[str, Any], home: str | os.PathLike[str] | None, registry: Registry,
             extra: dict[str, Any] | None = None) -> tuple[RunStore, BaseSpec]:
-    """Validate `spec` (its whole chain, its GPU layout) and create its run, `queued`, with no worker yet."""
-    spec = parse_spec(spec) if isinstance(spec, dict) else spec
-    validate_chain(spec)
+    """Validate `spec` (a pipeline's every step, the GPU layout) and create its run, `queued`, with no worker."""
+    from experiments.runs.pipeline import pipeline_from_chain
+
+    data = spec if isinstance(spec, dict) else spec.model_dump(mode="json")
+    if data.get("then") and data.get("stage") != "pipeline":
+        spec = pipeline_from_chain(dict(data))
+    spec = registry.parse(spec)
     layout_warning = check_layout(spec)
     home_path = locations.home(home)
     manifest_extra = {"title": spec.title, "group": spec.group, **(extra or {})}
     if layout_warning:
         manifest_extra["layout_warning"] = layout_warning
     input_run = getattr(spec, "input_run", "")
-    if input_run:
+    if input_run and "inputs" not in manifest_extra:
         manifest_extra["inputs"] = [RunStore.open(input_run, home_path).run_id]
     return RunStore.create(spec_to_toml(spec), spec.stage, home_path, extra=manifest_extra), spec
-
-
-def prepare_next(spec: BaseSpec, store: RunStore, home: Path | None) -> tuple[RunStore, BaseSpec]:
-    """The run of the first stage of `spec.then` on this run's output (the rest of the chain passed along),
-    created but not started: the finishing run names it in the same manifest write that says `done`, so
-    whoever follows the chain never sees `done` without its next run."""
-    nxt = dict(spec.then[0])
-    nxt.setdefault("input_run", store.run_id)
-    nxt.setdefault("then", list(spec.then[1:]))
-    nxt.setdefault("group", spec.group)
-    return prepare(nxt, home)
 
 
 def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 10.0,
            server_grace: float = 15.0) -> str:
     """SIGTERM the run's workers (the chunk in flight is dropped); SIGKILL after `wait` seconds. Then stop the
-    run's managed vLLM server if it is still up: a worker killed while stopping it would leave it running."""
+    run's managed vLLM server if it is still up: a worker killed while stopping it would leave it running. A
+    pipeline's unfinished steps are cancelled with it."""
     store = RunStore.open(run, home)
-    manifest = store.manifest()
-    terminate([p for p in manifest.get("pids", []) if pid_alive(p)], wait)
+    cancel_store(store, wait, server_grace)
+    for info in (store.manifest().get("steps") or {}).values():
+        if info.get("run_id") and info.get("status") in ("running", "queued"):
+            try:
+                cancel_store(RunStore.open(info["run_id"], home), wait, server_grace)
+            except FileNotFoundError:
+                continue
+    return store.run_id
+
+
+def cancel_store(store: RunStore, wait: float = 10.0, server_grace: float = 15.0) -> None:
+    terminate([p for p in store.manifest().get("pids", []) if pid_alive(p)], wait)
     server = store.manifest().get("server") or {}
     if server.get("pid") and not server.get("stopped") and pid_alive(server["pid"]):
         terminate([int(server["pid"])], server_grace)
         store.update_manifest(server={"stopped": time.time()})
     if store.manifest().get("status") in ("running", "queued"):
         store.update_manifest(status="cancelled")
-    return store.run_id
 
 
 def terminate(pids: list[int], grace: float) -> None:
@@ -144,8 +151,9 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = False) -> str:
-    """Restart a run's workers on its folder: done chunks are skipped (`force` clears them first)."""
+def resume(run: str, home: str | os.PathLike[str] | None, registry: Registry, force: bool = False) -> str:
+    """Restart a run's workers on its folder: done chunks are skipped (`force` clears them first). A pipeline
+    resumes at its first unfinished step (`force`: every step is made again, as new runs)."""
     store = RunStore.open(run, home)
     manifest = store.manifest()
     pids = manifest.get("pids", [])
@@ -155,18 +163,31 @@ def resume(run: str, home: str | os.PathLike[str] | None = None, force: bool = F
             time.sleep(0.05)
     if any(pid_alive(p) for p in pids):
         raise RuntimeError(f"run {store.run_id} is still running; cancel it first")
-    spec = spec_from_toml(store.spec_text())
+    spec = registry.from_toml(store.spec_text())
     if force or getattr(spec, "force_regenerate", False):
-        store.clear_chunks()
-        from experiments.emit import Emitter
+        clear_results(store)
+    reopen(store)
+    start_workers(store, spec, locations.home(home), registry)
+    return store.run_id
 
-        reset = Emitter(store.events_path, store.run_id)
-        reset.log("force resume: every chunk will be recomputed")
-        reset.progress(0, None, force=True)  # readers' progress restarts from zero
+
+def clear_results(store: RunStore) -> None:
+    """What a force-resume recomputes: every chunk (a pipeline: every step, as new runs)."""
+    from experiments.runs.emit import Emitter
+
+    store.clear_chunks()
+    steps = store.manifest().get("steps") or {}
+    if steps:
+        store.update_manifest(steps={name: {**info, "run_id": "", "status": ""} for name, info in steps.items()})
+    reset = Emitter(store.events_path, store.run_id)
+    reset.log("force resume: every chunk will be recomputed")
+    reset.progress(0, None, force=True)  # readers' progress restarts from zero
+
+
+def reopen(store: RunStore) -> None:
+    """A finished, interrupted or cancelled run back to `queued`, ready for workers."""
     (store.dir / ".finalizing").unlink(missing_ok=True)
     store.update_manifest(reopen=True, status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
-    start_workers(store, spec, locations.home(home))
-    return store.run_id
 
 
 def wait(run: str, home: str | os.PathLike[str] | None = None, timeout: float | None = None,

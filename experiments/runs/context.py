@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments.emit import Emitter
-from experiments.store import RunStore
+from experiments.runs.emit import Emitter
+from experiments.runs.store import RunStore
 
 
 class Cancelled(BaseException):

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from experiments import locations
-from experiments.atomic import append_jsonl, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from experiments.runs import locations
+from experiments.runs.atomic import append_jsonl, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 CHUNK_GLOB = "chunk-*.jsonl"
 

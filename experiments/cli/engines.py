@@ -19,7 +19,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from experiments.exports import export_run
-    from experiments.store import RunStore
+    from experiments.runs.store import RunStore
 
     stores = [RunStore.open(run) for run in args.runs]
     for path in export_run(stores, args.format, Path(args.out)):

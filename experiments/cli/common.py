@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments import locations
+from experiments.runs import locations
 from experiments.textsafe import inert
 
 
@@ -22,9 +23,9 @@ def add_follow_args(parser: argparse.ArgumentParser) -> None:
 
 def launch_and_follow(spec: Any, args: argparse.Namespace,
                       on_done: Callable[[list[Any]], None] | None = None) -> int:
-    from experiments import jobs
+    from experiments import api
 
-    run_id = jobs.launch(spec, home_of(args))
+    run_id = api.launch(spec, home_of(args))
     print(f"launched {run_id}")
     if getattr(args, "detach", False):
         return 0
@@ -32,27 +33,51 @@ def launch_and_follow(spec: Any, args: argparse.Namespace,
 
 
 def follow_chain(run_id: str, args: argparse.Namespace, on_done: Callable[[list[Any]], None]) -> int:
-    """Follow a run and every `then` run it launches; print a summary per stage."""
-    from experiments.chains import next_store
-    from experiments.cli_progress import follow
-    from experiments.store import RunStore
+    """Follow a run, or each step of a pipeline as it starts; print a summary per run. `on_done` gets the runs."""
+    from experiments.runs.jobs import wait
+    from experiments.runs.lineage import is_pipeline, step_stores
+    from experiments.runs.store import RunStore
 
-    stores = [RunStore.open(run_id, home_of(args))]
-    while True:
-        store = stores[-1]
-        print(f"\n== {store.manifest().get('stage')} run {store.run_id}")
-        state = follow(store, quiet=getattr(args, "quiet", False))
-        status = store.effective_status()
-        print(f"   {status}: {inert(summary_line(store.manifest(), state))}")
-        if status != "done":
-            print(f"   resume with: confconsole resume {store.run_id}")
+    home = home_of(args)
+    top = RunStore.open(run_id, home)
+    if not is_pipeline(top):
+        if not _follow_one(top, args, top.manifest().get("stage", "run")):
             return 1
-        nxt = next_store(store, home_of(args))
-        if nxt is None:
-            break
-        stores.append(nxt)
-    on_done(stores)
+        on_done([top])
+        return 0
+    followed: list[Any] = []
+    while True:
+        seen = {s.run_id for s in followed}
+        pending = [(name, s) for name, s in step_stores(top, home) if s is not None and s.run_id not in seen]
+        if not pending:
+            if top.effective_status() not in ("running", "queued"):
+                break
+            time.sleep(0.2)
+            continue
+        name, store = pending[0]
+        if not _follow_one(store, args, f"step {name}", pipeline=top.run_id):
+            return 1
+        followed.append(store)
+    status = wait(top.run_id, home, timeout=120)
+    if status != "done":
+        print(f"\npipeline {top.run_id} {status}: {inert(str(top.manifest().get('error') or ''))}")
+        print(f"   resume with: confconsole resume {top.run_id}")
+        return 1
+    on_done(followed)
     return 0
+
+
+def _follow_one(store: Any, args: argparse.Namespace, label: str, pipeline: str = "") -> bool:
+    from experiments.cli.progress import follow
+
+    print(f"\n== {label}: {store.manifest().get('stage')} run {store.run_id}")
+    state = follow(store, quiet=getattr(args, "quiet", False))
+    status = store.effective_status()
+    print(f"   {status}: {inert(summary_line(store.manifest(), state))}")
+    if status != "done":
+        print(f"   resume with: confconsole resume {pipeline or store.run_id}")
+        return False
+    return True
 
 
 def summary_line(manifest: dict[str, Any], state: Any) -> str:

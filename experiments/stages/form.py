@@ -2,7 +2,7 @@
 
 Plain Python (no Textual), so it is unit-tested on its own; the TUI's `SpecForm` widget only renders descriptors
 and hands the widget values back to `evaluate`. Validation uses the stage's own spec model (the one `parse_spec`
-uses for the CLI) plus the launch-time checks of `jobs.launch` (the `then` chain, the GPU layout), so the form
+uses for the CLI) plus the launch-time checks of `api.launch` (the `then` chain, the GPU layout), so the form
 refuses exactly what a launch would refuse. A stage added to the registry gets its form with no UI code.
 """
 
@@ -18,8 +18,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from experiments.specs import BaseSpec, SpecError, explain, spec_to_toml, validate_chain
-from experiments.stages import get_stage
+from experiments.specs import BaseSpec, SpecError, explain, spec_to_toml
+from experiments.stages import STAGES, get_stage
 
 Kind = Literal["choice", "bool", "int", "float", "text", "toml", "section"]
 SKIPPED = ("stage",)  # chosen with the stage picker, not typed
@@ -302,8 +302,8 @@ def evaluate(stage: str, values: dict[str, Any], descriptors: list[FieldDescript
 def launch_problems(stage: str, spec: Any, home: Any = None) -> tuple[list[tuple[str, str]], str]:
     """What `jobs.launch` (or the worker, right after) would refuse, as (field key, message) pairs, and the
     layout warning (GPUs left unused)."""
-    from experiments.jobs import check_layout
-    from experiments.store import RunStore
+    from experiments.runs.jobs import check_layout
+    from experiments.runs.store import RunStore
 
     problems = []
     input_run = getattr(spec, "input_run", None)
@@ -314,10 +314,13 @@ def launch_problems(stage: str, spec: Any, home: Any = None) -> tuple[list[tuple
             RunStore.open(input_run, home)
         except (FileNotFoundError, ValueError) as exc:
             problems.append(("input_run", str(exc)))
-    try:
-        validate_chain(spec)
-    except (SpecError, ValueError) as exc:
-        problems.append(("then", str(exc)))
+    if spec.then:
+        from experiments.runs.pipeline import pipeline_from_chain
+
+        try:
+            STAGES.parse(pipeline_from_chain(spec.model_dump(mode="json")))
+        except (SpecError, ValueError) as exc:
+            problems.append(("then", str(exc)))
     warning = ""
     try:
         warning = check_layout(spec) or ""

@@ -1,0 +1,86 @@
+"""Ready-made pipelines on the embedded model: the demo (inference -> grading -> tagging) and the confidence loop
+(inference -> grading -> tagging -> SFT -> evaluation on held-out questions -> delegation).
+
+These sit above the stages (they name stage fields); `examples/*.toml` hold the same recipes as spec files.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from experiments.datasets.base import DatasetSpec
+from experiments.specs import DEFAULT_MAX_TOKENS, BackendSpec, SamplingSpec
+from experiments.stages.inference.spec import InferenceSpec
+
+DEMO_SOURCE = "arith"  # the embedded model gets some of these right: a real mix of tokens
+EMBEDDED = "smollm2-135m"
+
+# The confidence loop: train on the first questions of `arith`, evaluate on questions it never saw.
+LOOP_TRAIN = 240
+LOOP_HELDOUT = 100
+LOOP_HELDOUT_OFFSET = 400  # arith has 500 questions: 0..399 may train, 400..499 are held out
+LOOP_SYSTEM_PROMPT = "Answer with only the final number."  # short answers: the token fits any budget
+LOOP_MAX_TOKENS = 24
+LOOP_SFT_STEPS = 240
+
+
+def new_group(name: str) -> str:
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def demo_spec(limit: int = 20, model: str = EMBEDDED, n: int = 1, max_tokens: int = DEFAULT_MAX_TOKENS,
+              batch_size: int = 8, chunk_size: int = 8, temperature: float = 0.0,
+              source: str = DEMO_SOURCE) -> InferenceSpec:
+    return InferenceSpec(
+        title=f"{source} x{limit} on {model}",
+        group=new_group("demo"),
+        dataset=DatasetSpec(source=source, limit=limit),
+        model=model,
+        backend=BackendSpec(kind="hf", options={"batch_size": batch_size}),
+        sampling=SamplingSpec(n=n, max_tokens=max_tokens, temperature=temperature),
+        chunk_size=chunk_size,
+        then=[{"stage": "grading", "title": "demo: grading"}, {"stage": "tagging", "title": "demo: tagging"}],
+    )
+
+
+def loop_spec(train: int = LOOP_TRAIN, heldout: int = LOOP_HELDOUT, model: str = EMBEDDED,
+              sft_steps: int = LOOP_SFT_STEPS, sft_lr: float = 1e-3, max_tokens: int = LOOP_MAX_TOKENS,
+              system_prompt: str | None = LOOP_SYSTEM_PROMPT, oracle_model: str = EMBEDDED,
+              oracle_url: str | None = None, oracle_key_env: str | None = None,
+              batch_size: int = 16) -> dict[str, Any]:
+    """The confidence loop as a pipeline spec. Training questions are `arith` rows 0..train-1; the evaluation
+    reads rows LOOP_HELDOUT_OFFSET.. (never trained on). The oracle is the embedded model through hf unless a
+    served big model is named (`oracle_url`: any OpenAI-compatible endpoint)."""
+    if train > LOOP_HELDOUT_OFFSET:
+        raise ValueError(f"train = {train}: at most {LOOP_HELDOUT_OFFSET} questions train, the rest are held out")
+    prompt = {"system_prompt": system_prompt} if system_prompt else {}
+    backend = {"kind": "hf", "options": {"batch_size": batch_size}}
+    if oracle_url:
+        options = {"base_url": oracle_url, **({"api_key_env": oracle_key_env} if oracle_key_env else {})}
+        oracle_backend = {"kind": "openai_compat", "options": options}
+    else:
+        oracle_backend = {"kind": "hf", "options": {"batch_size": batch_size}}
+    return {
+        "stage": "pipeline",
+        "title": f"confidence loop: {model} on arith ({train} train, {heldout} held out)",
+        "group": new_group("loop"),
+        "steps": [
+            {"name": "infer", "stage": "inference", "model": model, "chunk_size": 40, "backend": backend,
+             "dataset": {"source": DEMO_SOURCE, "limit": train, **prompt},
+             "sampling": {"max_tokens": max_tokens}},
+            {"name": "grade", "stage": "grading", "inputs": ["infer"]},
+            {"name": "tag", "stage": "tagging", "inputs": ["grade"]},
+            {"name": "sft", "stage": "sft", "inputs": ["tag"], "model": model, "max_steps": sft_steps,
+             "epochs": 100, "lr": sft_lr, "batch_size": 8, "max_length": 128, "save_steps": 40,
+             "lr_scheduler": "constant", "val_fraction": 0.1},
+            {"name": "eval", "stage": "evaluation", "inputs": {"adapter": "sft"}, "model": model,
+             "chunk_size": 25, "backend": backend,
+             "dataset": {"source": DEMO_SOURCE, "offset": LOOP_HELDOUT_OFFSET, "limit": heldout, **prompt},
+             "sampling": {"max_tokens": max_tokens + 8}},
+            {"name": "delegate", "stage": "delegation", "inputs": ["eval"], "oracle_model": oracle_model,
+             "oracle_backend": oracle_backend, "oracle_sampling": {"max_tokens": 256 if oracle_url else max_tokens},
+             **({"oracle_system_prompt": system_prompt} if system_prompt and not oracle_url else {})},
+        ],
+    }

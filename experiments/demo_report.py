@@ -1,0 +1,86 @@
+"""What `confconsole demo --loop` prints at the end: the held-out figures of the confidence loop, the delegation
+table and each step's wall time, read from the pipeline's step runs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from experiments.runs.lineage import step_stores
+from experiments.runs.store import RunStore
+from experiments.textsafe import inert
+
+
+def step_seconds(manifest: dict[str, Any]) -> float | None:
+    """A finished run's wall time (last start to finish; a resumed run counts its last attempt)."""
+    if manifest.get("started") and manifest.get("finished"):
+        return float(manifest["finished"]) - float(manifest["started"])
+    return None
+
+
+def loop_figures(pipeline: RunStore, home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The numbers the issue asks of the loop: held-out token coverage, calibration vs the majority baseline,
+    AUROC, ECE, the delegation rows and step timings."""
+    steps = {name: store for name, store in step_stores(pipeline, home) if store is not None}
+    evaluation = (steps.get("eval") or _by_stage(steps, "evaluation"))
+    delegation = (steps.get("delegate") or _by_stage(steps, "delegation"))
+    summary = evaluation.manifest().get("summary", {}) if evaluation else {}
+    tokens = summary.get("tokens") or {}
+    n = summary.get("n") or 0
+    with_token = int(tokens.get("confident", 0)) + int(tokens.get("uncertain", 0))
+    return {
+        "n": n, "with_token": with_token, "token_share": with_token / n if n else None, "tokens": tokens,
+        "accuracy": summary.get("accuracy"), "calibration_accuracy": summary.get("calibration_accuracy"),
+        "majority_baseline": summary.get("majority_baseline"), "auroc": summary.get("auroc"),
+        "ece": summary.get("ece"), "brier": summary.get("brier"),
+        "performance": (delegation.manifest().get("summary", {}) if delegation else {}).get("performance", []),
+        "timings": {name: step_seconds(store.manifest()) for name, store in steps.items()},
+        "evaluation_run": evaluation.run_id if evaluation else "", "delegation_run": delegation.run_id if delegation
+        else "",
+    }
+
+
+def _by_stage(steps: dict[str, RunStore], stage: str) -> RunStore | None:
+    return next((s for s in steps.values() if s.manifest().get("stage") == stage), None)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def loop_text(figures: dict[str, Any]) -> str:
+    n = figures["n"]
+    lines = [
+        f"\nheld-out answers: {n} (questions the SFT never saw)",
+        f"confidence token present: {figures['with_token']}/{n} ({_pct(figures['token_share'])}) "
+        f"{figures['tokens']}",
+        f"accuracy of the small model: {_pct(figures['accuracy'])}",
+        f"calibration accuracy: {_pct(figures['calibration_accuracy'])} (majority-token baseline "
+        f"{_pct(figures['majority_baseline'])})",
+        f"AUROC of P(confident): {_num(figures['auroc'])} · ECE {_num(figures['ece'])} · "
+        f"Brier {_num(figures['brier'])}",
+    ]
+    rows = figures["performance"]
+    if rows:
+        lines += ["", "delegation (uncertain answers to the big model):"]
+        lines.append(f"  {'variant':<42} {'accuracy':>9} {'delegated':>10} {'cost USD':>10}")
+        for row in rows:
+            cost = row.get("cost")
+            lines.append(f"  {str(row.get('system', ''))[:42]:<42} {_pct(row.get('accuracy')):>9} "
+                         f"{_pct(row.get('rate')):>10} "
+                         f"{'-' if cost is None else f'{cost:.4f}':>10}")
+    times = ", ".join(f"{name} {secs:.1f}s" for name, secs in figures["timings"].items() if secs is not None)
+    lines += ["", f"step times: {times}"]
+    return "\n".join(lines)
+
+
+def print_loop_result(run_id: str, home: str | os.PathLike[str] | None = None) -> None:
+    pipeline = RunStore.open(run_id, home)
+    figures = loop_figures(pipeline, home)
+    print(inert(loop_text(figures)))
+    print(f"\nreport: confconsole report {run_id} --out report.html · browse: confconsole --home "
+          f"{pipeline.dir.parent.parent}")

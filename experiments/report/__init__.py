@@ -1,0 +1,1 @@
+"""Reports over runs: accuracy tables (`accuracy`), and whole-run reports."""

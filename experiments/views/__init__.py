@@ -1,0 +1,1 @@
+"""Plain-Python view models over runs (`runs`) and their records (`records`): what the TUI renders."""
