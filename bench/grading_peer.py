@@ -89,6 +89,7 @@ def measure(name: str, rows: list[dict], pool: GradingPool, limit_s: float, show
     verdicts = pool.grade_all([GradeItem("math", r["response"], r["gold"]) for r in rows])
     t_ours = time.monotonic() - t0
     score = Counter()
+    by_source: dict[str, Counter] = {}
     diffs = []
     for row, v in zip(rows, verdicts, strict=True):
         ours = v.correct is True
@@ -100,11 +101,18 @@ def measure(name: str, rows: list[dict], pool: GradingPool, limit_s: float, show
         score["bare_cfg"] += b_cfg == row["expected"]
         score["ours_timeout"] += v.status == "timeout"
         score["bare_timeout"] += b is None
+        part = by_source.setdefault(row["source"].split("::")[0], Counter())
+        part["n"] += 1
+        part["ours"] += ours == row["expected"]
+        part["bare"] += b_def == row["expected"]
         if ours != row["expected"] or b_def != row["expected"]:
             diffs.append((row, v, ours, b_def))
     print(f"\n{name}: {score['n']} cases; ours {score['ours']}/{score['n']}, bare math-verify {score['bare']}/"
           f"{score['n']}, bare with the test's own config {score['bare_cfg']}/{score['n']} "
           f"(timeouts: ours {score['ours_timeout']}, bare {score['bare_timeout']}; ours graded in {t_ours:.1f}s)")
+    if len(by_source) > 1:
+        for source, part in by_source.items():
+            print(f"  from {source}: ours {part['ours']}/{part['n']}, bare {part['bare']}/{part['n']}")
     if show:
         for row, v, ours, b_def in diffs:
             test = row["source"].rsplit("::", 1)[-1]
