@@ -5,6 +5,10 @@ We extract the last stated final answer ourselves (the later of the last ``\\box
 exactly what was graded. A response with neither (a bare ``42``, ``3,500``, ``\\dfrac{3}{4}`` or
 ``so it is $x = 2$``) falls back to math-verify's own extraction over the response (LaTeX, then
 expressions, as its ``parse`` does); only a response math-verify cannot read either is ``no_answer``.
+Boxes that together list one answer (``\\boxed{1}, \\boxed{2}``) are joined (``math_boxes``); a response that
+is nothing but a short answer (``x^2 + 2*x + 1``) is read whole. Equivalence is math-verify's, then the forms it
+misjudges (``math_forms``: decimal comma, inequality against interval, decimals inside tuples / intervals /
+matrices, LaTeX digit groups, mixed numbers, font commands); two answers that differ only by a prime differ.
 """
 
 from __future__ import annotations
@@ -14,14 +18,26 @@ import threading
 from fractions import Fraction
 from functools import lru_cache
 
+from experiments.grading.math_boxes import last_box_group_at, last_boxed, last_boxed_at
+from experiments.grading.math_forms import (
+    approx_compound_equal,
+    blank_broken_inline,
+    decimal_comma,
+    interval_pair,
+    norm,
+    simple_number,
+    spellings,
+)
 from experiments.grading.verdict import Verdict, no_answer, ok
+
+__all__ = ["extract_math_answer", "fast_equal", "gold_answer", "grade_math", "last_boxed", "last_boxed_at",
+           "math_equal"]
 
 # Set to False inside pool workers: they enforce their own wall-clock limit and math-verify's
 # SIGALRM-based timeouts would clobber it.
 USE_SIGNAL_TIMEOUTS = True
 MV_TIMEOUT_S = 5
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
 _PHRASE_RE = re.compile(
     r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|\banswer\s*:)\s*(?P<rest>[^\n]+)",
     re.IGNORECASE,
@@ -29,47 +45,12 @@ _PHRASE_RE = re.compile(
 _MATHY_RE = re.compile(r"\s*(?:[-+\u2212$\\(\[{0-9.]|[a-zA-Z]\s*(?:=|<|>|\\[lg]e))")  # starts like math
 # sentence punctuation written inside the closing math delimiter ("$\\frac{1}{3}.$"); an ellipsis stays
 _END_PUNCT_RE = re.compile(r"(?<![.\\])\s*[.,;:](?=\s*(?:\$|\\\]|\\\)))")
-_WS_RE = re.compile(r"\s+|\\[,;:! ]|\\left|\\right")
-_SIMPLE_RE = re.compile(r"(-?)(?:(\d+(?:\.\d+)?)|\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")
+_DANGLING_BACKSLASH_RE = re.compile(r"(?<!\\)\\\s*$")  # "185\\": a command cut off at the end
+_PROSE_RE = re.compile(r"[A-Za-z]{2,}[^\S\n]+[A-Za-z]{2,}")  # two words in a row, once LaTeX commands are removed
+BARE_ANSWER_MAX = 80
+_PRIME_RE = re.compile(r"(?<=[A-Za-z])'+|(?<=[A-Za-z])\^\{?\\prime\}?")  # f', E'': math-verify drops the prime
 _SEQ_RE = re.compile(r"(\\\{|\(|\[)([^()\[\]{}]*)(\\\}|\)|\])")
 PARSE_CACHE_SIZE = 4096
-
-
-def _braced(text: str, start: int) -> tuple[str, int] | None:
-    """Content of the brace group opening at ``text[start]`` (nesting-aware), and the end index."""
-    depth = 0
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch == "{" and (i == 0 or text[i - 1] != "\\"):
-            depth += 1
-        elif ch == "}" and (i == 0 or text[i - 1] != "\\"):
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i], i + 1
-    return None
-
-
-def last_boxed_at(text: str) -> tuple[int, str] | None:
-    """(position, content) of the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5`` in ``text``."""
-    for m in reversed(list(_BOX_RE.finditer(text))):
-        i = m.end()
-        while i < len(text) and text[i] in " \t":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            got = _braced(text, i)
-            if got is not None:
-                return m.start(), got[0].strip()
-            continue
-        tok = re.match(r"[^\s$}]+", text[i:])
-        if tok and tok.group(0).rstrip(".,;:"):
-            return m.start(), tok.group(0).rstrip(".,;:")
-    return None
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\boxed 5`` in ``text``."""
-    found = last_boxed_at(text)
-    return found[1] if found else None
 
 
 def _clean_phrase(rest: str) -> str:
@@ -77,9 +58,9 @@ def _clean_phrase(rest: str) -> str:
     s = rest.strip()
     while nested := _PHRASE_RE.search(s):  # "Final Answer: The final answer is 7.78."
         s = nested.group("rest").strip()
-    inner = last_boxed(s)
+    inner = last_box_group_at(s)
     if inner is not None:
-        return inner
+        return inner[1]
     for left, right in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
         if s.startswith(left) and right in s[len(left) :]:
             s = s[len(left) : len(left) + s[len(left) :].index(right)]
@@ -96,8 +77,8 @@ def _mathy(answer: str) -> bool:
 
 def _extract(response: str) -> tuple[str, str] | None:
     """(answer, "box" | "phrase"): the last box or the last final-answer phrase, whichever comes later
-    (a phrase after a box counts only when it looks like math)."""
-    boxed = last_boxed_at(response)
+    (a phrase after a box counts only when it looks like math). Boxes that list one answer are joined (math_boxes)."""
+    boxed = last_box_group_at(response)
     phrases = list(_PHRASE_RE.finditer(response))
     phrase = _clean_phrase(phrases[-1].group("rest")) if phrases else ""
     if boxed and boxed[1] and not (phrase and phrases[-1].start() > boxed[0] and _mathy(phrase)):
@@ -116,7 +97,7 @@ def _mv_parse(text: str) -> list:
     from math_verify import parse
 
     t = _mv_timeout()
-    text = _END_PUNCT_RE.sub("", text)
+    text = blank_broken_inline(_END_PUNCT_RE.sub("", text))
     found = parse(text, parsing_timeout=t)
     stripped = text.strip()
     bare_latex = "\\" in stripped and "$" not in stripped and "\n" not in stripped and len(stripped) <= 200
@@ -126,17 +107,12 @@ def _mv_parse(text: str) -> list:
 
 
 def gold_answer(gold: str) -> str:
-    """A gold that is a full solution contributes its last box; a bare gold is used as is."""
-    boxed = last_boxed(gold)
-    g = boxed if boxed is not None else gold.strip()
+    """A gold that is a full solution contributes its last box (or the boxes listing it); a bare gold is used as is."""
+    boxed = last_box_group_at(gold)
+    g = boxed[1] if boxed is not None else gold.strip()
     if len(g) >= 2 and g.startswith("$") and g.endswith("$"):
         g = g.strip("$").strip()
     return g
-
-
-def _norm(s: str) -> str:
-    s = _WS_RE.sub("", s)
-    return s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
 
 
 def _mv_timeout() -> int | None:
@@ -146,28 +122,12 @@ def _mv_timeout() -> int | None:
     return None
 
 
-def _simple_number(s: str) -> tuple[Fraction, bool] | None:
-    """(value, exact) for a plain integer, decimal, ``a/b`` or ``\\frac{a}{b}`` (normalized form)."""
-    m = _SIMPLE_RE.fullmatch(s)
-    if not m or len(s) > 40:
-        return None
-    sign, num, fa, fb, sa, sb = m.groups()
-    if num is not None:
-        v, exact = Fraction(num), "." not in num
-    else:
-        a, b = (fa, fb) if fa is not None else (sa, sb)
-        if int(b) == 0:
-            return None
-        v, exact = Fraction(int(a), int(b)), True
-    return (-v if sign else v), exact
-
-
 def _simple_seq(s: str) -> tuple[str, list[tuple[Fraction, bool]]] | None:
     """(brackets, elements) for a set / interval / tuple whose elements are all plain numbers."""
     m = _SEQ_RE.fullmatch(s)
     if not m or (m.group(1) == "\\{") != (m.group(3) == "\\}"):
         return None
-    vals = [_simple_number(part) for part in m.group(2).split(",")]
+    vals = [simple_number(part) for part in m.group(2).split(",")]
     if any(v is None for v in vals):
         return None
     return m.group(1) + m.group(3), vals  # type: ignore[return-value]
@@ -180,10 +140,10 @@ def fast_equal(gold: str, pred: str) -> bool | None:
     two sets of plain numbers; two same-length bracketed lists of plain numbers (tuples/intervals).
     ``tests/test_grading_math.py`` checks these verdicts against math-verify itself.
     """
-    ng, np_ = _norm(gold), _norm(pred)
+    ng, np_ = norm(gold), norm(pred)
     if ng == np_:
         return True
-    sg, sp = _simple_number(ng), _simple_number(np_)
+    sg, sp = simple_number(ng), simple_number(np_)
     if sg is not None and sp is not None:
         if sg[0] == sp[0]:
             return True
@@ -217,7 +177,7 @@ def _parse_cached(answer: str, timeout_s: int | None) -> tuple:
     return tuple(parse(f"\\boxed{{{answer}}}", parsing_timeout=timeout_s))
 
 
-def math_equal(gold: str, pred: str) -> bool:
+def _mv_equal(gold: str, pred: str) -> bool:
     """Gold-first math-verify equivalence (after the parser-free fast paths of ``fast_equal``)."""
     fast = fast_equal(gold, pred)
     if fast is not None:
@@ -232,6 +192,42 @@ def math_equal(gold: str, pred: str) -> bool:
     return bool(verify(list(g), list(p), timeout_seconds=t))
 
 
+def _numeric_value(answer: str) -> float | None:
+    """The numeric value math-verify reads in ``answer`` (``\\frac{\\sqrt{3}}{2}``), None when it is not a number."""
+    parsed = _parse_cached(answer, _mv_timeout())
+    expr = parsed[0] if parsed else None
+    if getattr(expr, "is_number", False) and not getattr(expr, "is_infinite", False):
+        try:
+            value = complex(expr.evalf(30))
+        except (TypeError, ValueError):
+            return None
+        return value.real if value.imag == 0 else None
+    return None
+
+
+def _only_primes_differ(gold: str, pred: str) -> bool:
+    """``E`` against ``E'``: the same letters but for a prime, which math-verify drops; they name different things."""
+    g, p = norm(gold), norm(pred)
+    return g != p and _PRIME_RE.sub("", g) == _PRIME_RE.sub("", p)
+
+
+def math_equal(gold: str, pred: str) -> bool:
+    """math-verify's verdict, then the answer forms it misjudges (``math_forms``): decimal comma, inequality
+    against interval, decimals inside tuples / intervals / matrices, number spellings and fonts."""
+    if _mv_equal(gold, pred):
+        return not _only_primes_differ(gold, pred)
+    return forms_equal(gold, pred)
+
+
+def forms_equal(gold: str, pred: str) -> bool:
+    """Equal under one of the ``math_forms`` rules (asked once math-verify has said "not equal")."""
+    for rewrite in (decimal_comma, interval_pair, spellings):
+        pair = rewrite(gold, pred)
+        if pair is not None and _mv_equal(*pair):
+            return True
+    return approx_compound_equal(gold, pred, _mv_equal, _numeric_value)
+
+
 def _grade_fallback(response: str, gold: str) -> Verdict:
     """No box and no phrase: grade what math-verify itself reads in the response, as bare math-verify would."""
     from math_verify import verify
@@ -243,19 +239,44 @@ def _grade_fallback(response: str, gold: str) -> Verdict:
     g = _parse_cached(gold, t)
     extracted = str(found[-1])
     correct = bool(g) and bool(verify(list(g), found, timeout_seconds=t))
+    if not correct and isinstance(found[-1], str) and found[-1].strip():
+        correct = forms_equal(gold, found[-1])  # the forms math-verify misjudges, on the text it extracted
     return ok(correct, extracted, "" if correct else f"not equivalent to gold {gold!r} (math-verify extraction)")
+
+
+def _trim(answer: str) -> str:
+    """An extracted answer without a dangling backslash (``185\\``), which no parser reads."""
+    return _DANGLING_BACKSLASH_RE.sub("", answer).strip()
+
+
+def bare_answer(response: str) -> str | None:
+    """The whole response when it is nothing but a short one-line answer (``x^2 + 2*x + 1``, ``\\$10``, ``odd``).
+
+    math-verify's extraction looks for LaTeX delimiters or numbers and misses such answers, or reads only a
+    part of them (``1/2`` of ``918\\frac{1}{2}``); prose (two words in a row) or math delimiters rule this out.
+    """
+    text = response.strip()
+    if not text or len(text) > BARE_ANSWER_MAX or "\n" in text or "$" in text.replace("\\$", ""):
+        return None
+    if re.search(r"\\[(\[]", text) or _PROSE_RE.search(re.sub(r"\\[a-zA-Z]+", " ", text)):
+        return None
+    return _trim(text) or None
 
 
 def grade_math(response: str, gold: str, **_: object) -> Verdict:
     """Grade a math response against a gold answer or gold solution."""
-    g = gold_answer(str(gold))
+    g = _trim(gold_answer(str(gold)))
     found = _extract(response)
     if not g:
         return Verdict(correct=None, extracted=found and found[0], status="error", reason="empty gold answer")
     if found is None:
-        return _grade_fallback(response, g)
+        verdict = _grade_fallback(response, g)
+        whole = bare_answer(response)
+        if not verdict.correct and whole is not None and math_equal(g, whole):
+            return ok(True, whole)
+        return verdict
     pred, source = found
-    correct = math_equal(g, pred)
+    correct = math_equal(g, _trim(pred))
     if not correct and source == "phrase":  # prose around the answer ("The largest $n$ is 34"): let math-verify read it
         fallback = _grade_fallback(pred, g)
         if fallback.correct:
