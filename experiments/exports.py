@@ -2,7 +2,8 @@
 
 - predictions: `{"<index>": {"response", "question", "correct_answer"}}` (one inference run, sample 0; with n>1
   all samples are listed under `responses`);
-- merged: per-model JSON, records of one or more runs grouped by model and sorted by example index.
+- merged: per-model JSON, records of one or more runs grouped by model and sorted by example index;
+- reviewed: the records a person reviewed, with rule, judge and human verdicts (`experiments.reviews.export`).
 """
 
 from __future__ import annotations
@@ -56,4 +57,10 @@ def export_run(stores: list[RunStore], fmt: str, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         return [write_json(out / f"{model.replace('/', '_')}.json", rows)
                 for model, rows in merged_by_model(stores).items()]
-    raise ValueError(f"unknown export format {fmt!r} (predictions, merged)")
+    if fmt == "reviewed":
+        from experiments.reviews.export import write_reviewed
+
+        if len(stores) != 1:
+            raise ValueError("the reviewed export takes exactly one run")
+        return [write_reviewed(stores[0], out)[0]]
+    raise ValueError(f"unknown export format {fmt!r} (predictions, merged, reviewed)")

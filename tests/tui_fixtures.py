@@ -126,9 +126,14 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 5.
     await pilot.pause()
 
 
-async def settle(pilot: Any) -> None:
-    """Wait for running workers, then for the messages they posted."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await asyncio.sleep(0)
-    await pilot.pause()
+async def settle(pilot: Any, timeout: float = 10.0) -> None:
+    """Wait for running workers, then for the messages they posted; again while those started more workers (a
+    screen pushed just before mounts, and starts its readers, during the first pause)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await asyncio.sleep(0)
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers) or time.monotonic() > deadline:
+            return

@@ -41,6 +41,11 @@ class ConfConsoleApp(App[None]):
     def get_default_screen(self) -> Screen:
         return RunsScreen()
 
+    def on_mount(self) -> None:
+        # pyarrow, numpy and pandas take about a second to import: do it while the person reads the Runs
+        # screen, so the first Records screen opens at once
+        self.run_worker(_warm_imports, thread=True, exit_on_error=False, name="warm imports", group="warm")
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -51,6 +56,14 @@ class ConfConsoleApp(App[None]):
                 yield SystemCommand(title, help_text, callback)
         yield SystemCommand("Help", "Keys of this screen", self.action_help)
         yield from super().get_system_commands(screen)
+
+
+def _warm_imports() -> None:
+    import pandas  # noqa: F401  (pyarrow's to_numpy imports it on first use)
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import experiments.views.records_query  # noqa: F401  (numpy, the records index)
 
 
 def make_app(home: str | os.PathLike[str] | None = None, *, refresh_interval: float = 1.0,

@@ -115,8 +115,26 @@ def record_cells(record: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def record_sections(record: dict[str, Any]) -> list[tuple[str, str]]:
-    """The detail pane: (title, body) pairs, in reading order; absent fields left out."""
+def review_line(review: Any) -> str:
+    """A human review for the detail pane: verdict, who, when (UTC), the verdict it replaced, the note."""
+    from datetime import datetime, timezone
+
+    if review is None or not review.decided:
+        return ""
+    parts = [{"wrong": "incorrect"}.get(review.verdict, review.verdict)]
+    if review.who:
+        parts.append(f"by {review.who}")
+    if review.ts:
+        parts.append(datetime.fromtimestamp(review.ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if review.previous and review.previous.get("verdict"):
+        parts.append(f"was {review.previous['verdict']}")
+    line = " · ".join(parts)
+    return f"{line}\nnote: {review.note}" if review.note else line
+
+
+def record_sections(record: dict[str, Any], review: Any = None) -> list[tuple[str, str]]:
+    """The detail pane: (title, body) pairs, in reading order; absent fields left out. `review`: the record's
+    human review (`experiments.reviews.store.Review`), if any."""
     sample = f" #{record.get('sample_idx', 0)}"
     head = f"{record.get('example_id', '')}{sample} · {record.get('domain', '')} · {record.get('model', '')}"
     verdict_line = verdict(record)
@@ -143,6 +161,7 @@ def record_sections(record: dict[str, Any]) -> list[tuple[str, str]]:
         ("extracted", _text(_extracted(record))),
         ("verdict", verdict_line),
         ("judge verdict", judge_line),
+        ("human verdict", review_line(review)),
         ("confidence token", str(record.get("confidence_token") or "")),
         ("judge reasoning", str(record.get("judge_reasoning") or "")),
         ("tokens", ", ".join(tokens)),

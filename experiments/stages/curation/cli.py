@@ -16,8 +16,9 @@ RUNS_HELP = "graded or judged runs (ids or prefixes)"
 
 
 def _verdict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--verdict", choices=["auto", "rule", "judge", "reward"], default="auto",
-                   help="rule `correct`, judge `judge_correct`, or reward (numeric field >= threshold)")
+    p.add_argument("--verdict", choices=["auto", "rule", "judge", "human", "best", "reward"], default="auto",
+                   help="rule `correct`, judge `judge_correct`, human (reviews), best (human where reviewed, else "
+                   "judge, else rule), or reward (numeric field >= threshold)")
     p.add_argument("--reward-field", default="reward", help="the numeric field for --verdict reward")
     p.add_argument("--correct-reward-threshold", type=float, default=1.0,
                    help="--verdict reward: a sample is correct when reward >= this")

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from experiments.runs.store import RunStore
-from experiments.stages.curation.passrates import KEY_FIELDS, VerdictOptions, read_chunk_columns, resolve_verdict
+from experiments.stages.curation.passrates import (
+    KEY_FIELDS,
+    VerdictOptions,
+    chunk_verdict,
+    policy_reviews,
+    read_chunk_columns,
+    resolve_verdict,
+    verdict_fields,
+)
 
 ROLES = ("weak", "strong")
 SOLUTION_FIELDS = [("sample_idx", "int64"), ("domain", "string"), ("question", "string"), ("gold", "string"),
@@ -34,19 +42,17 @@ def solutions(stores: list[RunStore], opts: VerdictOptions) -> Any:
     """Every record of `stores` as a pandas frame: ids, question, gold, response and a nullable `correct`."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     frames = []
+    names = [n for n, _ in [*KEY_FIELDS, *SOLUTION_FIELDS]]
     for store in stores:
         kind = resolve_verdict(store, opts.verdict)
-        field = opts.reward_field if kind == "reward" else {"rule": "correct", "judge": "judge_correct"}[kind]
-        fields = [*KEY_FIELDS, *SOLUTION_FIELDS, (field, "double" if kind == "reward" else "bool")]
+        extra = [f for f in verdict_fields(kind, opts) if f[0] not in names]
+        reviews = policy_reviews(store, kind)
         for index in store.done_chunks():
-            table = read_chunk_columns(store.chunk_path(index), fields)
-            verdict = table.column(field)
-            if kind == "reward":
-                verdict = pc.greater_equal(verdict, pa.scalar(float(opts.threshold)))
-            table = table.drop_columns([field]).append_column("correct", verdict)
+            table = read_chunk_columns(store.chunk_path(index), [*KEY_FIELDS, *SOLUTION_FIELDS, *extra])
+            verdict = chunk_verdict(table, kind, opts, reviews)
+            table = table.select(names).append_column("correct", verdict)
             frames.append(table.append_column("run_id", pa.array([store.run_id] * table.num_rows, pa.string())))
     if not frames:
         return pd.DataFrame(columns=[n for n, _ in KEY_FIELDS + SOLUTION_FIELDS] + ["correct", "run_id"])

@@ -4,8 +4,9 @@ Columnar all the way: a grading run's `outputs/verdicts.parquet` (written at fin
 columns; any other run is streamed chunk by chunk with pyarrow's JSON reader, only the needed fields kept. Each
 batch is reduced with run lengths (a chunk holds every sample of its examples, sorted by example id), so a
 million questions x 16 samples never become Python objects. A sample without a verdict (judge `invalid_json`,
-reward missing) counts in `n` but not in `graded`; rate = correct / graded (NaN when nothing was graded).
-The result is cached in the run's `outputs/passrates.parquet`, keyed by the verdict options and the chunk files.
+reward missing, not reviewed under `human`) counts in `n` but not in `graded`; rate = correct / graded (NaN when
+nothing was graded). `human` and `best` fold in the run's reviews (`experiments.reviews.policy`). The result is
+cached in the run's `outputs/passrates.parquet`, keyed by the verdict options, the chunk files and the reviews.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from experiments.runs.store import RunStore
 VERDICTS_FILE = "verdicts.parquet"
 CACHE_FILE = "passrates.parquet"
 RATE_COLUMNS = ("example_id", "index", "source", "model", "n", "graded", "correct", "rate")
-VERDICT_FIELD = {"rule": "correct", "judge": "judge_correct"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ def _verdicts_fresh(store: RunStore) -> Path | None:
 def verdict_batches(store: RunStore, opts: VerdictOptions) -> Iterator[Any]:
     """pyarrow tables (example_id, index, source, model, correct: bool or null), one per chunk or row group."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kind = resolve_verdict(store, opts.verdict)
     fast = _verdicts_fresh(store) if kind == "rule" else None
@@ -84,14 +83,47 @@ def verdict_batches(store: RunStore, opts: VerdictOptions) -> Iterator[Any]:
                                                                    "correct"]):
             yield pa.Table.from_batches([batch])
         return
-    field = opts.reward_field if kind == "reward" else VERDICT_FIELD[kind]
+    reviews = policy_reviews(store, kind)
     for index in store.done_chunks():
-        fields = [*KEY_FIELDS, (field, "double" if kind == "reward" else "bool")]
-        table = read_chunk_columns(store.chunk_path(index), fields)
-        verdict = table.column(field)
-        if kind == "reward":
-            verdict = pc.greater_equal(verdict, pa.scalar(float(opts.threshold)))
-        yield table.drop_columns([field]).append_column("correct", verdict)
+        table = read_chunk_columns(store.chunk_path(index), [*KEY_FIELDS, *verdict_fields(kind, opts)])
+        yield table.select([n for n, _ in KEY_FIELDS]).append_column("correct", chunk_verdict(table, kind, opts,
+                                                                                               reviews))
+
+
+POLICY_FIELDS = (("sample_idx", "int64"), ("correct", "bool"), ("rule_correct", "bool"),
+                 ("verdict_source", "string"), ("judge_correct", "bool"), ("human_correct", "bool"))
+
+
+def verdict_fields(kind: str, opts: VerdictOptions) -> list[tuple[str, str]]:
+    """The record fields a verdict kind reads (beyond the keys)."""
+    return [(opts.reward_field, "double")] if kind == "reward" else list(POLICY_FIELDS)
+
+
+def policy_reviews(store: RunStore, kind: str) -> dict[Any, Any]:
+    """The human reviews that apply to `store` when the verdict kind reads them (human, best), else none."""
+    if kind not in ("human", "best"):
+        return {}
+    from experiments.reviews.lineage import lineage_reviews
+
+    return lineage_reviews(store)
+
+
+def chunk_verdict(table: Any, kind: str, opts: VerdictOptions, reviews: dict[Any, Any]) -> Any:
+    """A nullable bool arrow array: each record's verdict under `kind` (a policy of `experiments.reviews.policy`,
+    or reward >= threshold)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from experiments.reviews.policy import combine, human_array, table_verdicts
+
+    if kind == "reward":
+        return pc.greater_equal(table.column(opts.reward_field), pa.scalar(float(opts.threshold)))
+    rule, judge, copied = table_verdicts(table)
+    human = human_array(table.column("example_id"), table.column("sample_idx"), reviews)
+    human = np.where(human >= 0, human, copied).astype(np.int8)
+    verdict, _ = combine(kind, rule, judge, human)
+    return pa.array(verdict == 1, mask=verdict < 0)
 
 
 KEY_FIELDS = (("example_id", "string"), ("index", "int64"), ("source", "string"), ("model", "string"))
@@ -190,7 +222,10 @@ def load_passrates(store: RunStore, opts: VerdictOptions = DEFAULT_OPTIONS, writ
     with these options; else computed (and cached when `write`)."""
     import pyarrow.parquet as pq
 
-    key = json.dumps({"opts": asdict(opts), "chunks": _chunk_signature(store)}, sort_keys=True)
+    from experiments.reviews.lineage import reviews_signature
+
+    reviews = reviews_signature(store) if opts.verdict in ("human", "best") else []
+    key = json.dumps({"opts": asdict(opts), "chunks": _chunk_signature(store), "reviews": reviews}, sort_keys=True)
     path = store.outputs_dir / CACHE_FILE
     if path.exists():
         cached = pq.read_table(path)

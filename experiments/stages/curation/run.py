@@ -15,7 +15,14 @@ from typing import Any
 from experiments.exports import write_json
 from experiments.runs.context import StageContext
 from experiments.runs.store import RunStore
-from experiments.stages.curation.passrates import VerdictOptions, idx_to_passrate, load_passrates, write_parquet
+from experiments.stages.curation.passrates import (
+    VerdictOptions,
+    idx_to_passrate,
+    load_passrates,
+    policy_reviews,
+    resolve_verdict,
+    write_parquet,
+)
 from experiments.stages.curation.spec import CurationSpec
 
 SUMMARY_FILE = "summary.json"
@@ -52,7 +59,9 @@ def do_passrates(spec: CurationSpec, ctx: StageContext) -> tuple[dict[str, Any],
         name = "idx_to_passrate.json" if len(stores) == 1 else f"idx_to_passrate-{store.run_id}.json"
         write_json(ctx.store.output_path(name), mapping)
         rate = table.column("rate").to_numpy(zero_copy_only=False)
-        runs[store.run_id] = {"examples": table.num_rows, "samples": int(sum(table.column("n").to_pylist())),
+        runs[store.run_id] = {"verdict": resolve_verdict(store, spec.verdict),
+                              "human_verdicts": len(policy_reviews(store, spec.verdict)),
+                              "examples": table.num_rows, "samples": int(sum(table.column("n").to_pylist())),
                               "mean_rate": float(rate[rate == rate].mean()) if (rate == rate).any() else None,
                               "ungraded": int((rate != rate).sum())}
     combined = pa.concat_tables([t.append_column("run_id", pa.array([s.run_id] * t.num_rows, pa.string()))

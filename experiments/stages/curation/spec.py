@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from experiments.specs import BaseSpec
 
 Action = Literal["passrates", "buckets", "annotate", "filter", "mixed", "critique", "sample"]
-Verdict = Literal["auto", "rule", "judge", "reward"]
+Verdict = Literal["auto", "rule", "judge", "human", "best", "reward"]
 
 
 class CurationSpec(BaseSpec):
@@ -30,6 +30,7 @@ class CurationSpec(BaseSpec):
     strong_runs: list[str] = Field(default_factory=list, description="the strong model's graded runs "
                                    "(high_pass_rate)")
     verdict: Verdict = Field("auto", description="which verdict counts: rule `correct`, judge `judge_correct`, "
+                             "human (the runs' reviews), best (human where reviewed, else judge, else rule), "
                              "reward (a numeric field >= correct_reward_threshold); auto: rule, else judge")
     reward_field: str = Field("reward", description="the numeric field read when verdict = reward")
     correct_reward_threshold: float = Field(1.0, description="verdict = reward: a sample is correct when its "

@@ -57,17 +57,22 @@ def print_judge_summary(manifest: dict[str, Any]) -> None:
 
 def cmd_agreement(args: argparse.Namespace) -> int:
     from experiments.runs.store import RunStore
-    from experiments.stages.judging.agreement import agreement_table, format_agreement
+    from experiments.stages.judging.agreement import format_any_agreement
 
     store = RunStore.open(args.run, home_of(args))
-    records = store.records()
-    if not any("judge_correct" in r for r in records):
-        raise ValueError(f"run {store.run_id} has no judge verdicts (run `confconsole judge` on it first)")
-    if not any(r.get("correct") is not None for r in records):
-        raise ValueError(f"run {store.run_id} has no rule verdicts to compare with (judge a graded run)")
-    table = agreement_table(records)
-    print(json.dumps(table, indent=2) if args.json else inert(format_agreement(table)))
+    table = run_agreement(store)
+    print(json.dumps(table, indent=2) if args.json else inert(format_any_agreement(table)))
     return 0
+
+
+def run_agreement(store: Any) -> dict[str, Any]:
+    """Agreement of a run's verdicts, read through its records index (any size) with the reviews that apply."""
+    from experiments.reviews.lineage import lineage_reviews
+    from experiments.stages.judging.agreement import view_agreement
+    from experiments.views.records_index import RecordsIndex
+    from experiments.views.records_query import RecordsView
+
+    return view_agreement(RecordsView(RecordsIndex.open(store), lineage_reviews(store)), store.run_id)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     judge.add_argument("--price", type=float, nargs=2, metavar=("IN", "OUT"), help="$ per 1M tokens")
     add_follow_args(judge)
     judge.set_defaults(func=cmd_judge)
-    agreement = sub.add_parser("agreement", help="judge-vs-rule agreement table of a judging run")
+    agreement = sub.add_parser("agreement", help="agreement of a run's rule, judge and human verdicts (counts, "
+                               "Cohen's kappa, confusion matrices)")
     agreement.add_argument("run")
     agreement.add_argument("--json", action="store_true")
     agreement.set_defaults(func=cmd_agreement)

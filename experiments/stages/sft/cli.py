@@ -16,7 +16,8 @@ def sft_spec(args: argparse.Namespace) -> Any:
     runs = [RunStore.open(run, home_of(args)).run_id for run in args.runs or []]
     fields = {name: getattr(args, name) for name in ("r", "lora_alpha", "lora_dropout", "epochs", "max_steps", "lr",
                                                      "batch_size", "grad_accum", "max_length", "seed",
-                                                     "val_fraction", "save_steps", "device", "num_processes")
+                                                     "val_fraction", "save_steps", "device", "num_processes",
+                                                     "verdict")
               if getattr(args, name) is not None}
     if args.target_modules:
         fields["target_modules"] = args.target_modules.split(",")
@@ -67,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--save-steps", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--num-processes", type=int, help="GPUs: >1 trains under `accelerate launch` (DDP)")
+    p.add_argument("--verdict", choices=["tagged", "rule", "judge", "human", "best"],
+                   help="--runs: re-derive tokens from this verdict (best: human where reviewed, else judge, "
+                   "else rule); default: as tagged")
     p.add_argument("--title", default="")
     add_follow_args(p)
     p.set_defaults(func=cmd_sft)

@@ -56,12 +56,15 @@ def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": prompt, "completion": completion, "token": token}
 
 
-def from_tagging_runs(stores: list[Any]) -> SFTData:
+def from_tagging_runs(stores: list[Any], verdict: str = "tagged") -> SFTData:
+    """The tagging runs' rows; `verdict` other than "tagged" re-derives each token from that verdict policy."""
     from experiments.stages.tagging.sft_data import sft_rows
 
     data = SFTData()
     for store in stores:
-        rows, _dropped = sft_rows(store)
+        rows, _dropped, missing = sft_rows(store, verdict)
+        if missing:
+            data.errors.append((store.run_id, "no_verdict", f"{missing} records have no {verdict} verdict"))
         data.sources[store.run_id] = len(rows)
         for row in rows:
             _add(data, f"{row['source_run']}:{row['example_id']}#{row['sample_idx']}", row)

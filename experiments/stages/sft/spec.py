@@ -20,6 +20,9 @@ class SFTSpec(BaseSpec):
     input_run: str = Field("", description="one tagging run (set by a `then` chain); joins input_runs")
     data_file: str = Field("", description="or a .jsonl/.json/.parquet file: prompt/completion, messages, or the "
                            "sft-data export's input/output")
+    verdict: Literal["tagged", "rule", "judge", "human", "best"] = Field(
+        "tagged", description="tagging runs: the tokens as tagged, or re-derived from this verdict (best: human "
+        "where reviewed, else judge, else rule; records without one are left out)")
     model: str = Field("smollm2-135m", description="base model: alias, local HF folder, or hub id")
     tokens: list[str] = Field(default_factory=list, description="confidence tokens to add (empty: from the data)")
     r: int = Field(8, ge=1, description="LoRA rank")

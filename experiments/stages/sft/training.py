@@ -20,7 +20,7 @@ def load_rows(spec: SFTSpec, ctx: StageContext) -> Any:
     if spec.data_file:
         return data.from_file(spec.data_file)
     if spec.input_runs:
-        return data.from_tagging_runs([ctx.input_store(run) for run in spec.input_runs])
+        return data.from_tagging_runs([ctx.input_store(run) for run in spec.input_runs], spec.verdict)
     raise ValueError("SFT needs input_runs (tagging runs) or data_file")
 
 
@@ -94,4 +94,5 @@ def result_dict(spec: SFTSpec, model_path: str, tokens: list[str], res: Any, n_t
             "final_val_loss": val_losses[-1] if val_losses else None, "steps": res.global_step,
             "train_rows": n_train, "val_rows": n_val, "adapter_bytes": res.adapter_bytes,
             "trainable_params": res.trainable_params, "resumed_from": res.resumed_from,
+            "verdict": spec.verdict if spec.input_runs else None,
             "log_history": res.log_history}

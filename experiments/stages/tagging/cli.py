@@ -36,7 +36,7 @@ def cmd_sft_data(args: argparse.Namespace) -> int:
     from experiments.stages.tagging.sft_data import build_sft_dataset
 
     stores = [RunStore.open(run, home_of(args)) for run in args.runs]
-    summary = build_sft_dataset(stores, Path(args.out), args.format)
+    summary = build_sft_dataset(stores, Path(args.out), args.format, args.verdict)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     tag = sub.add_parser("tag", help="confidence-tag a graded or judged run")
     tag.add_argument("run")
     tag.add_argument("--style", choices=["angle", "pipe"], default="angle")
-    tag.add_argument("--verdict", choices=["auto", "rule", "judge"], default="auto")
+    tag.add_argument("--verdict", choices=["auto", "rule", "judge", "human", "best"], default="auto",
+                     help="whose verdict sets the token; best = human where reviewed, else judge, else rule")
     tag.add_argument("--incorrect-ratio", type=float, default=None,
                      help="keep at most R incorrect examples per correct one")
     tag.add_argument("--seed", type=int, default=0)
@@ -56,4 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sft.add_argument("--out", required=True, help="a .jsonl or .parquet file")
     sft.add_argument("--format", choices=["jsonl", "parquet"], default=None,
                      help="default: from --out's suffix")
+    sft.add_argument("--verdict", choices=["tagged", "rule", "judge", "human", "best"], default="tagged",
+                     help="tagged: each record's token as tagged; else re-derive it from this verdict (best = "
+                     "human where reviewed, else judge, else rule)")
     sft.set_defaults(func=cmd_sft_data)

@@ -1,9 +1,11 @@
 """Tagging: a graded and/or judged run -> each record's confidence token and `tagged_response` (+ token).
 
-The verdict comes from the rule grader (`correct`), the LLM judge (`judge_correct`) or, with `auto`, the rule
-verdict when there is one and the judge's otherwise. A tagged record's `correct` is the verdict its token
-encodes (`verdict_source` says whose; the rule's own verdict stays in `rule_correct`). Records without any
-verdict are errors (`untaggable_<status>`): they can't teach confidence.
+The verdict comes from the rule grader (`correct`), the LLM judge (`judge_correct`), a human review (the input
+run's `reviews.jsonl`, and its inputs': `human`), `best` (human where reviewed, else judge, else rule) or, with
+`auto`, the rule verdict when there is one and the judge's otherwise (`experiments.reviews.policy`). A tagged
+record's `correct` is the verdict its token encodes (`verdict_source` says whose; the rule's own verdict stays in
+`rule_correct`, a human's in `human_correct` with the note). Records without any verdict are errors
+(`untaggable_<status>`, `untaggable_unreviewed`): they can't teach confidence. The summary names the policy.
 
 `incorrect_ratio` (Self-REF-style balancing) keeps at most ratio x #correct incorrect records. Chunks always
 hold every tagged record; the selection is a pure function of the records and the seed, applied to the outputs
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from experiments.runs.context import StageContext
@@ -21,29 +24,32 @@ from experiments.stages.tagging.spec import TaggingSpec
 from experiments.stages.tagging.tokens import confidence_token, record_token_domain
 
 
-def pick_verdict(record: dict[str, Any], source: str) -> tuple[bool | None, str]:
-    """(verdict, "rule"|"judge") per the verdict source; (None, source tried) when there is none."""
-    rule, judge = record.get("correct"), record.get("judge_correct")
-    if source == "rule":
-        return (None if rule is None else bool(rule)), "rule"
-    if source == "judge":
-        return (None if judge is None else bool(judge)), "judge"
-    if rule is not None:
-        return bool(rule), "rule"
-    if judge is not None:
-        return bool(judge), "judge"
-    return None, "rule" if "grade_status" in record or "judge_status" not in record else "judge"
+def pick_verdict(record: dict[str, Any], source: str,
+                 reviews: Mapping[tuple[str, int], Any] | None = None) -> tuple[bool | None, str]:
+    """(verdict, its source: "rule" | "judge" | "human") under the verdict policy `source`; (None, the source
+    tried first) when there is none."""
+    from experiments.reviews.policy import ORDER, pick
+
+    verdict, used = pick(record, source, reviews)
+    if used is not None:
+        return verdict, used
+    if source == "auto":
+        return None, "rule" if "grade_status" in record or "judge_status" not in record else "judge"
+    return None, ORDER[source][0]
 
 
 def untaggable_reason(record: dict[str, Any], source: str) -> tuple[str, str]:
+    if source == "human":
+        return "untaggable_unreviewed", "no human verdict for this record"
     if source == "judge":
         return f"untaggable_{record.get('judge_status', 'unknown')}", str(record.get("judge_error") or "")
     return f"untaggable_{record.get('grade_status', 'unknown')}", str(record.get("grade_reason", ""))
 
 
-def tag_record(record: dict[str, Any], spec: TaggingSpec) -> dict[str, Any] | None:
-    """None when the verdict is unknown (timeout/error/invalid judge reply)."""
-    verdict, source = pick_verdict(record, spec.verdict)
+def tag_record(record: dict[str, Any], spec: TaggingSpec,
+               reviews: Mapping[tuple[str, int], Any] | None = None) -> dict[str, Any] | None:
+    """None when the verdict is unknown (timeout/error/invalid judge reply, or not reviewed under `human`)."""
+    verdict, source = pick_verdict(record, spec.verdict, reviews)
     if verdict is None:
         return None
     token = confidence_token(verdict, record_token_domain(record, spec.domain_names), spec.style)
@@ -52,6 +58,10 @@ def tag_record(record: dict[str, Any], spec: TaggingSpec) -> dict[str, Any] | No
               "tagged_response": f"{response} {token}"}
     if "correct" in record:
         tagged["rule_correct"] = record["correct"]
+    review = (reviews or {}).get((str(record.get("example_id", "")), int(record.get("sample_idx", 0) or 0)))
+    if review is not None and review.decided:  # the human layer travels with the tagged record
+        tagged.update(human_correct=review.correct, human_verdict=review.verdict, human_note=review.note,
+                      human_who=review.who)
     return tagged
 
 
@@ -75,22 +85,28 @@ def select_records(records: list[dict[str, Any]], ratio: float | None,
 
 
 def run(spec: TaggingSpec, ctx: StageContext) -> None:
+    from experiments.reviews.lineage import lineage_reviews
     from experiments.stages.mirror import map_chunks
+
+    source = ctx.input_store(spec.input_run)
+    reviews = lineage_reviews(source) if spec.verdict in ("human", "best") else {}
+    if spec.verdict in ("human", "best"):
+        ctx.emit.log(f"verdict = {spec.verdict}: {len(reviews)} reviewed records in {source.run_id}'s lineage")
 
     def tag_chunk(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for record in records:
-            tagged = tag_record(record, spec)
+            tagged = tag_record(record, spec, reviews)
             if tagged is None:
                 item = f"{record['example_id']}#{record['sample_idx']}"
-                reason, detail = untaggable_reason(record, pick_verdict(record, spec.verdict)[1])
+                reason, detail = untaggable_reason(record, pick_verdict(record, spec.verdict, reviews)[1])
                 ctx.store.add_error(item, reason, detail, stage="tagging")
                 ctx.emit.item_error(item, reason, detail)
             else:
                 out.append(tagged)
         return out
 
-    map_chunks(ctx.input_store(spec.input_run), ctx, tag_chunk, unit="records")
+    map_chunks(source, ctx, tag_chunk, unit="records")
 
 
 def finalize(spec: TaggingSpec, ctx: StageContext) -> dict[str, Any]:
@@ -108,7 +124,9 @@ def finalize(spec: TaggingSpec, ctx: StageContext) -> dict[str, Any]:
         tokens[r["confidence_token"]] = tokens.get(r["confidence_token"], 0) + 1
     for r in records:
         sources[r.get("verdict_source", "rule")] = sources.get(r.get("verdict_source", "rule"), 0) + 1
-    summary: dict[str, Any] = {"records": len(records), "tokens": tokens, "verdict_sources": sources,
+    summary: dict[str, Any] = {"records": len(records), "tokens": tokens, "verdict_policy": spec.verdict,
+                               "verdict_sources": sources,
+                               "human_verdicts": sum(1 for r in records if r.get("human_verdict") is not None),
                                "accuracy": accuracy_table(records),
                                "accuracy_by_model": accuracy_by_model(records)}
     if spec.incorrect_ratio is not None:

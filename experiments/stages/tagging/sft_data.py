@@ -2,6 +2,9 @@
 
 Rows follow the order of the runs given, then (example_id, sample_idx) within a run, so the same runs
 always give the same file. Each run's own `incorrect_ratio` selection is applied (as in its tagged outputs).
+`verdict = "tagged"` keeps each record's token as tagged; `rule`, `judge`, `human` or `best` re-derive it from
+that verdict (`experiments.reviews.policy`; human verdicts from the run's reviews and its inputs'), dropping the
+records that have none, so reviews made after tagging reach the SFT data without tagging again.
 The input is the prompt as rendered for the model (the last user message; a system prompt is not included).
 """
 
@@ -27,21 +30,51 @@ def _spec(store: RunStore) -> Any:
     return spec
 
 
-def sft_rows(store: RunStore) -> tuple[list[dict[str, Any]], int]:
-    """(rows, dropped by the run's incorrect_ratio) for one tagging run."""
+VERDICTS = ("tagged", "rule", "judge", "human", "best")
+
+
+def retag(records: list[dict[str, Any]], policy: str, reviews: Any, spec: Any) -> tuple[list[dict[str, Any]], int]:
+    """(records re-tagged from `policy`'s verdict, how many had none)."""
+    from experiments.reviews.policy import pick
+    from experiments.stages.tagging.tokens import confidence_token, record_token_domain
+
+    out, missing = [], 0
+    for r in records:
+        verdict, source = pick(r, policy, reviews)
+        if verdict is None:
+            missing += 1
+            continue
+        token = confidence_token(verdict, record_token_domain(r, spec.domain_names), spec.style)
+        out.append({**r, "correct": verdict, "verdict_source": source, "confidence_token": token,
+                    "tagged_response": f"{str(r.get('response') or '').rstrip()} {token}"})
+    return out, missing
+
+
+def sft_rows(store: RunStore, verdict: str = "tagged") -> tuple[list[dict[str, Any]], int, int]:
+    """(rows, dropped by the run's incorrect_ratio, records without a verdict under `verdict`) for one run.
+    Rows carry `verdict_source` (whose verdict set the token) until the file is written."""
     from experiments.stages.tagging.run import select_records
 
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
     spec = _spec(store)
     records = sorted(store.iter_records(), key=record_key)
+    missing = 0
+    if verdict != "tagged":
+        from experiments.reviews.lineage import lineage_reviews
+
+        records, missing = retag(records, verdict, lineage_reviews(store), spec)
     kept, dropped = select_records(records, spec.incorrect_ratio, spec.seed)
     rows = [{"input": r.get("prompt") or r.get("question") or "", "output": r["tagged_response"],
              "domain": r.get("domain"), "correct": bool(r.get("correct")),
              "confidence_token": r["confidence_token"], "source_run": store.run_id,
-             "example_id": str(r.get("example_id")), "sample_idx": int(r.get("sample_idx", 0))} for r in kept]
-    return rows, len(dropped)
+             "example_id": str(r.get("example_id")), "sample_idx": int(r.get("sample_idx", 0)),
+             "verdict_source": r.get("verdict_source", "rule")} for r in kept]
+    return rows, len(dropped), missing
 
 
-def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | None = None) -> dict[str, Any]:
+def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | None = None,
+                      verdict: str = "tagged") -> dict[str, Any]:
     """Write the rows of all `stores` to `out_path` (jsonl or parquet; from the suffix when fmt is None)."""
     out = Path(out_path)
     fmt = fmt or ("parquet" if out.suffix == ".parquet" else "jsonl")
@@ -51,14 +84,15 @@ def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | N
         raise ValueError("build_sft_dataset needs at least one tagging run")
     rows: list[dict[str, Any]] = []
     runs: dict[str, int] = {}
-    dropped = 0
+    dropped = missing = 0
     for store in stores:
         if store.run_id in runs:
             raise ValueError(f"run {store.run_id} is listed twice")
-        these, n_dropped = sft_rows(store)
+        these, n_dropped, n_missing = sft_rows(store, verdict)
         runs[store.run_id] = len(these)
         rows += these
         dropped += n_dropped
+        missing += n_missing
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         import pandas as pd
@@ -67,11 +101,16 @@ def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | N
         pd.DataFrame(rows, columns=SFT_COLUMNS).to_parquet(tmp, index=False)
         tmp.replace(out)
     else:
-        write_text_atomic(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        write_text_atomic(out, "".join(json.dumps({c: r[c] for c in SFT_COLUMNS}, ensure_ascii=False) + "\n"
+                                       for r in rows))
     by_domain: dict[str, int] = {}
     by_token: dict[str, int] = {}
     for r in rows:
         by_domain[str(r["domain"])] = by_domain.get(str(r["domain"]), 0) + 1
         by_token[r["confidence_token"]] = by_token.get(r["confidence_token"], 0) + 1
+    sources: dict[str, int] = {}
+    for r in rows:
+        sources[r["verdict_source"]] = sources.get(r["verdict_source"], 0) + 1
     return {"path": str(out), "format": fmt, "rows": len(rows), "runs": runs, "dropped_incorrect": dropped,
+            "verdict": verdict, "verdict_sources": sources, "no_verdict": missing,
             "correct": sum(1 for r in rows if r["correct"]), "by_domain": by_domain, "by_token": by_token}
