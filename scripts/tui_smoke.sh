@@ -4,7 +4,7 @@
 #   scripts/tui_smoke.sh            # uses `confconsole` (or CONFCONSOLE="python -m tui_app.entry")
 #   KEEP=1 scripts/tui_smoke.sh     # keep the home and print where it is
 #
-# 1. a tiny demo (3 questions, 8 tokens) runs headless: inference -> grading -> tagging;
+# 1. a tiny demo (3 questions, 4 tokens) runs headless: inference -> grading -> tagging;
 # 2. the TUI opens in tmux; the grading run's records are opened from the Runs screen (arrow keys, `o`);
 # 3. `v` opens the review queue; three records are marked by keyboard (c, w, c); the app quits (q);
 # 4. reviews.jsonl holds three marks; the TUI is opened again: the records screen counts 3 reviewed and the
@@ -18,14 +18,16 @@ command -v tmux >/dev/null || { echo "tui_smoke: tmux is not installed" >&2; exi
 
 home=$(mktemp -d "${TMPDIR:-/tmp}/confconsole-smoke.XXXXXX")
 session="ccsmoke-$$"
+socket="ccsmoke-$$"  # a private tmux server: nothing of the caller's tmux is touched
 export CONFCONSOLE_HOME="$home"
+tm() { tmux -L "$socket" "$@"; }
 cleanup() {
-    tmux kill-session -t "$session" 2>/dev/null || true
+    tm kill-server 2>/dev/null || true
     if [ -n "${KEEP:-}" ]; then echo "home kept: $home"; else rm -rf "$home"; fi
 }
 trap cleanup EXIT
 
-screen() { tmux capture-pane -p -t "$session" 2>/dev/null || true; }
+screen() { tm capture-pane -p -t "$session" 2>/dev/null || true; }
 fail() { echo "tui_smoke: FAILED: $*" >&2; echo "----- last screen -----" >&2; screen >&2; exit 1; }
 wait_for() {  # wait_for REGEX WHAT: poll the pane until REGEX shows
     local deadline=$((SECONDS + TIMEOUT))
@@ -34,9 +36,20 @@ wait_for() {  # wait_for REGEX WHAT: poll the pane until REGEX shows
         sleep 0.2
     done
 }
-keys() { tmux send-keys -t "$session" "$@"; }
+keys() { tm send-keys -t "$session" "$@"; }
+escape() {  # a lone escape: the app waits a moment to tell it from the start of an escape sequence (alt+key)
+    keys Escape
+    sleep 0.5
+}
+quit_app() {  # q, then wait for the app (and so the tmux session) to end
+    keys q
+    for _ in $(seq 1 50); do tm has-session -t "$session" 2>/dev/null || return 0; sleep 0.2; done
+    fail "q did not quit the app"
+}
 open_grading_records() {  # start the TUI, put the cursor on the grading run, open its records
-    tmux new-session -d -s "$session" -x 200 -y 50 "$CONFCONSOLE"
+    # the environment goes in the command: a tmux server keeps the environment it started with
+    tm new-session -d -s "$session" -x 200 -y 50 \
+        "env CONFCONSOLE_HOME='$home' PYTHONPATH='${PYTHONPATH:-}' TERM=xterm-256color $CONFCONSOLE"
     wait_for "$grading" "the Runs screen lists the grading run"
     local position
     position=$($CONFCONSOLE runs --json | python3 -c \
@@ -47,11 +60,11 @@ open_grading_records() {  # start the TUI, put the cursor on the grading run, op
     wait_for " all 3 " "the records are counted"
 }
 
-echo "== demo (3 questions, 8 tokens) in $home"
-$CONFCONSOLE demo --limit 3 --max-tokens 8 --quiet >"$home/demo.log" 2>&1 || { cat "$home/demo.log" >&2; exit 1; }
+echo "== [${SECONDS}s] demo (3 questions, 4 tokens) in $home"
+$CONFCONSOLE demo --limit 3 --max-tokens 4 --quiet >"$home/demo.log" 2>&1 || { cat "$home/demo.log" >&2; exit 1; }
 grading=$(ls "$home/runs" | grep '^grading-' | head -n 1)
 [ -n "$grading" ] || fail "the demo made no grading run"
-echo "== review three records of $grading"
+echo "== [${SECONDS}s] review three records of $grading"
 open_grading_records
 keys v
 wait_for "0 of 3 reviewed" "the review queue opens"
@@ -61,25 +74,22 @@ keys w
 wait_for "2 of 3 reviewed" "w marks the second record wrong"
 keys c
 wait_for "3 of 3 reviewed" "c marks the third record correct"
-keys Escape
+escape
 wait_for "reviewed 3" "the Records screen counts the reviews"
-keys Escape
-sleep 0.3
-keys q
-for _ in $(seq 1 50); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
-tmux has-session -t "$session" 2>/dev/null && fail "q did not quit the app"
+escape
+wait_for "stage +status +progress" "escape goes back to the Runs screen"
+quit_app
 marks=$(grep -c '"op": "mark"' "$home/runs/$grading/reviews.jsonl" || true)
 [ "$marks" = 3 ] || fail "reviews.jsonl holds $marks marks, not 3"
-echo "== reopen: the reviews are still there"
+echo "== [${SECONDS}s] reopen: the reviews are still there"
 open_grading_records
 wait_for "reviewed 3" "the reopened Records screen counts 3 reviewed"
 keys v
 wait_for "3 of 3 reviewed" "the reopened review queue says 3 of 3"
-keys Escape Escape
-sleep 0.3
-keys q
-for _ in $(seq 1 50); do tmux has-session -t "$session" 2>/dev/null || break; sleep 0.2; done
-echo "== the same reviews, headless"
+escape
+escape
+quit_app
+echo "== [${SECONDS}s] the same reviews, headless"
 $CONFCONSOLE agreement "$grading" | tee "$home/agreement.txt"
 grep -q "human vs rule" "$home/agreement.txt" || fail "agreement shows no human vs rule table"
 $CONFCONSOLE export "$grading" --format reviewed --out "$home/reviewed.jsonl"
