@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Input, Static
 from experiments.reviews.queue import ReviewQueue
 from experiments.reviews.session import ReviewSession
 from experiments.textsafe import inert
+from experiments.views.records_index import IndexStale
 from experiments.views.records_query import RecordsView, Selection
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.detail import RecordDetail
@@ -100,7 +101,12 @@ class ReviewScreen(ConsoleScreen):
     # -- rendering ------------------------------------------------------------------------------------------
     def show_current(self) -> None:
         row = self.queue.row
-        record = self.session.view.index.records([row])[0]
+        try:
+            record = self.session.view.index.records([row])[0]
+        except IndexStale as exc:  # the run was force-resumed under us: its records are not these any more
+            self.notify(str(exc), title="records changed", severity="error", timeout=10)
+            self.app.pop_screen()
+            return
         review = self.session.review_of(row)
         self.query_one("#review-detail", RecordDetail).show(record, review)
         self.query_one("#review-scroll", VerticalScroll).scroll_home(animate=False)
@@ -126,7 +132,11 @@ class ReviewScreen(ConsoleScreen):
     def action_mark(self, verdict: str) -> None:
         note_box = self.query_one("#review-note", Input)
         note = note_box.value.strip() or self.pending_note
-        self.session.mark(self.queue.row, verdict, note)
+        try:
+            self.session.mark(self.queue.row, verdict, note)
+        except OSError as exc:  # a full or read-only disk: say so, keep the note, stay on the record
+            self.notify(f"Could not save the review: {exc}", title="not saved", severity="error", timeout=10)
+            return
         note_box.value, self.pending_note = "", ""
         reviewed, _, total = self.queue.progress()
         nxt = self.queue.next_open(self.queue.position + 1 if self.queue.position + 1 < total else 0)
@@ -136,7 +146,11 @@ class ReviewScreen(ConsoleScreen):
         self.show_current()
 
     def action_undo(self) -> None:
-        row = self.session.undo()
+        try:
+            row = self.session.undo()
+        except OSError as exc:
+            self.notify(f"Could not save the undo: {exc}", title="not saved", severity="error", timeout=10)
+            return
         if row is None:
             self.notify("Nothing to undo: no marks of yours on this run.", severity="warning")
             return
@@ -168,7 +182,11 @@ class ReviewScreen(ConsoleScreen):
         review = self.session.review_of(self.queue.row)
         own = self.session.reviews.get(*self.session.view.index.key(self.queue.row))
         if note and own is not None and own.decided:
-            self.session.mark(self.queue.row, own.verdict or "skip", note)
+            try:
+                self.session.mark(self.queue.row, own.verdict or "skip", note)
+            except OSError as exc:
+                self.notify(f"Could not save the note: {exc}", title="not saved", severity="error", timeout=10)
+                return
             self.notify("Note saved.", timeout=2)
             self.show_current()
             return
