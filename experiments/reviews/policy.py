@@ -122,9 +122,12 @@ def table_verdicts(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return table.column(name) if name in table.column_names else pa.nulls(n, kind)
 
     source = column("verdict_source", pa.string())
-    if pa.types.is_dictionary(source.type):
-        source = source.cast(pa.string())
-    named_rule = pc.fill_null(pc.equal(source, "rule"), True).to_numpy(zero_copy_only=False)
+    if pa.types.is_dictionary(source.type) and n:  # the records index: compare the few dictionary values only
+        array = source.combine_chunks()
+        is_rule = np.array([v == "rule" for v in array.dictionary.to_pylist()] + [True], dtype=bool)
+        named_rule = is_rule[array.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
+    else:
+        named_rule = pc.fill_null(pc.equal(source, "rule"), True).to_numpy(zero_copy_only=False)
     correct, rule_correct = from_bool(column("correct", pa.bool_())), from_bool(column("rule_correct", pa.bool_()))
     rule = np.where(named_rule, correct, rule_correct).astype(np.int8)
     return rule, from_bool(column("judge_correct", pa.bool_())), from_bool(column("human_correct", pa.bool_()))

@@ -238,7 +238,7 @@ def build(store: RunStore, signature: list[list[Any]], old: dict[str, Any] | Non
                     segments.append(writer.close())
                 group = [c for c in todo if group_of[c] == group_of[n]]
                 writer = SegmentWriter(folder, [current[c] for c in group])
-            lights.append(plain(table.select(light_names)))
+            lights.append(encoded(table.select(light_names)))  # small from here on: the text is in the segment
             writer.add(haystack(table))
             if progress is not None:
                 progress(done, len(todo))
@@ -247,9 +247,11 @@ def build(store: RunStore, signature: list[list[Any]], old: dict[str, Any] | Non
     if covered and old is not None and folder is not None:
         previous = read_light(folder / LIGHT_FILE)
         mask = pc.is_in(previous.column("chunk"), value_set=pa.array(sorted(covered), pa.int32()))
-        lights.insert(0, plain(previous.filter(mask).select(light_names)))
-    light = pa.concat_tables(lights) if lights else empty_light()
-    light = light.take(pc.sort_indices(light, [("chunk", "ascending"), ("offset", "ascending")]))
+        lights.insert(0, encoded(previous.filter(mask).select(light_names)))
+    light = pa.concat_tables(lights) if lights else encoded(empty_light())
+    chunks = light.column("chunk").combine_chunks() if light.num_rows else None
+    if chunks is not None and not pc.all(pc.greater_equal(chunks[1:], chunks[:-1])).as_py():
+        light = light.take(pc.sort_indices(light, [("chunk", "ascending"), ("offset", "ascending")]))
     segments.sort(key=lambda seg: int(seg.chunks[0][0]))
     return light, segments
 
@@ -301,7 +303,7 @@ def write(store: RunStore, light: Any, segments: list[Segment], key: str) -> Non
 
     folder = store.dir / INDEX_DIR
     meta = {"confconsole.key": key, "confconsole.segments": json.dumps([s.describe() for s in segments])}
-    table = dictionaries(light).replace_schema_metadata(meta)
+    table = dictionaries(light).combine_chunks().replace_schema_metadata(meta)  # one batch: one dictionary each
     tmp = folder / f".{LIGHT_FILE}.{_tag()}.tmp"
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table, max_chunksize=1 << 22)
@@ -313,10 +315,12 @@ def write(store: RunStore, light: Any, segments: list[Segment], key: str) -> Non
 
 
 def read_light(path: Path) -> Any:
-    """The light table, memory-mapped (its pages are read as they are used), dictionaries unified."""
+    """The light table, memory-mapped: its pages are read as they are used. `write` stores one batch, so every
+    dictionary is already one; an older or foreign file is unified here."""
     import pyarrow as pa
 
-    return dictionaries(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return table if all(column.num_chunks <= 1 for column in table.columns) else dictionaries(table)
 
 
 def light_metadata(path: Path) -> dict[bytes, bytes]:
@@ -330,13 +334,19 @@ def _tag() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
-def plain(table: Any) -> Any:
-    """Dictionary columns back to plain strings, so tables from the old index and new chunks concatenate."""
+def encoded(table: Any) -> Any:
+    """The DICTIONARY columns dictionary-encoded (a chunk's own dictionary), so a million rows of light columns stay
+    small while a build collects them; `dictionaries` unifies them at the end."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+    target = pa.dictionary(pa.int32(), pa.string())
+    for name in DICTIONARY:
+        i = table.schema.get_field_index(name)
+        column = table.column(i)
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column.cast(pa.string()))
+        table = table.set_column(i, name, column.cast(target))
     return table
 
 

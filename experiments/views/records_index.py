@@ -3,8 +3,8 @@
 The JSONL chunks stay the truth. Next to them, `index/` holds one light row per record (ids, domain, model,
 token, rule / judge verdicts and statuses, and where the record lives: chunk, byte offset, length) and the
 lower-cased search text in segments (`experiments.views.index_build`). Filters and counts are numpy over the light
-columns; a page is read by offset, a few kilobytes; search scans the text one row group at a time and can stop at
-the first page. So the Records screen never holds a run in memory, whatever its size.
+columns; a page is read by offset, a few kilobytes; search maps the text a block at a time and can stop at the
+first page. So the Records screen never holds a run in memory, whatever its size.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class RecordsIndex:
 
     def rows_of(self, keys: list[tuple[str, int]]) -> np.ndarray:
         """Row numbers of (example_id, sample_idx) keys; -1 for a key the run does not hold. One pass over the
-        id codes (no sort of the run), then a dictionary over the few rows of the wanted examples."""
+        id codes (no sort of the run), then a search among the few rows of the wanted examples."""
         if not keys or not self.count:
             return np.full(len(keys), -1, dtype=np.int64)
         import pyarrow as pa
@@ -119,11 +119,14 @@ class RecordsIndex:
         found = pc.index_in(pa.array([str(k[0]) for k in keys], pa.string()), value_set=pa.array(values, pa.string()))
         found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         candidates = np.flatnonzero(np.isin(codes, np.unique(found[found >= 0])))
-        where = {(int(c), int(s)): int(r) for c, s, r in zip(codes[candidates].tolist(),
-                                                             self.sample_idx[candidates].tolist(),
-                                                             candidates.tolist(), strict=True)}
-        return np.array([where.get((int(c), int(k[1])), -1) for c, k in zip(found.tolist(), keys, strict=True)],
-                        dtype=np.int64)
+        have = codes[candidates].astype(np.int64) * (1 << 24) + self.sample_idx[candidates].astype(np.int64)
+        order = np.argsort(have, kind="stable")
+        have, candidates = have[order], candidates[order]
+        wanted = found * (1 << 24) + np.array([int(k[1]) for k in keys], dtype=np.int64)
+        if not len(have):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.searchsorted(have, wanted).clip(0, len(have) - 1)
+        return np.where((found >= 0) & (have[pos] == wanted), candidates[pos], -1).astype(np.int64)
 
     def key(self, row: int) -> tuple[str, int]:
         codes, values = self.codes("example_id")
