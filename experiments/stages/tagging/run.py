@@ -33,7 +33,7 @@ def pick_verdict(record: dict[str, Any], source: str,
     verdict, used = pick(record, source, reviews)
     if used is not None:
         return verdict, used
-    if source == "auto":
+    if source in ("auto", "best"):  # no verdict at all: the reason is the grader's (or the judge's) status
         return None, "rule" if "grade_status" in record or "judge_status" not in record else "judge"
     return None, ORDER[source][0]
 
