@@ -23,7 +23,7 @@ from experiments.textsafe import inert
 
 # Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
 # fails the CLI loudly: a broken module must never silently lose its commands.
-CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli.engines")
+CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli.engines", "experiments.cli.reports")
 
 _home = home_of
 
