@@ -9,6 +9,7 @@ import pytest
 from experiments import api
 from experiments.datasets.base import DatasetSpec
 from experiments.runs.jobs import worker_groups
+from experiments.runs.lineage import chain
 from experiments.runs.store import RunStore, pid_alive
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec

@@ -99,7 +99,7 @@ def test_cache_reuse_matches_full_reencode(models: dict[str, str], policy_name: 
         # the middle of the widest gap in the middle half: never equal to an entropy either side computes (a
         # batched, cached forward and the one-row reference differ in the last float bits)
         middle = values[len(values) // 4: 3 * len(values) // 4 + 1]
-        lo, hi = max(zip(middle, middle[1:]), key=lambda pair: pair[1] - pair[0])
+        lo, hi = max(zip(middle, middle[1:], strict=False), key=lambda pair: pair[1] - pair[0])
         threshold = (lo + hi) / 2
     policy = Recording(make_policy(policy_name, threshold=threshold))
     seqs = GuidedLoop(base, oracle, policy, params).run(PROMPTS)

@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="stop a run (the chunk in flight is dropped)")
     cancel.add_argument("run")
     cancel.set_defaults(func=cmd_cancel)
-    launch = sub.add_parser("run", help="launch a run from a spec TOML file")
-    launch.add_argument("spec")
+    launch = sub.add_parser("run", aliases=["pipeline"], help="launch a run (any stage, or a pipeline of steps) "
+                            "from a spec TOML file")
+    launch.add_argument("spec", help="the spec file (stage = \"...\", or stage = \"pipeline\" with [[steps]])")
     add_follow_args(launch)
     launch.set_defaults(func=cmd_launch)
     sub.add_parser("tui", help="open the TUI (the default with no command)")
