@@ -5,7 +5,8 @@ always give the same file. Each run's own `incorrect_ratio` selection is applied
 `verdict = "tagged"` keeps each record's token as tagged; `rule`, `judge`, `human` or `best` re-derive it from
 that verdict (`experiments.reviews.policy`; human verdicts from the run's reviews and its inputs'), dropping the
 records that have none, so reviews made after tagging reach the SFT data without tagging again.
-The input is the prompt as rendered for the model (the last user message; a system prompt is not included).
+The input is the prompt as rendered for the model: the last user message, as a message list after the system
+message when the run had one.
 """
 
 from __future__ import annotations
@@ -65,12 +66,21 @@ def sft_rows(store: RunStore, verdict: str = "tagged") -> tuple[list[dict[str, A
 
         records, missing = retag(records, verdict, lineage_reviews(store), spec)
     kept, dropped = select_records(records, spec.incorrect_ratio, spec.seed)
-    rows = [{"input": r.get("prompt") or r.get("question") or "", "output": r["tagged_response"],
+    rows = [{"input": prompt_of(r), "output": r["tagged_response"],
              "domain": r.get("domain"), "correct": bool(r.get("correct")),
              "confidence_token": r["confidence_token"], "source_run": store.run_id,
              "example_id": str(r.get("example_id")), "sample_idx": int(r.get("sample_idx", 0)),
              "verdict_source": r.get("verdict_source", "rule")} for r in kept]
     return rows, len(dropped), missing
+
+
+def prompt_of(record: dict[str, Any]) -> str | list[dict[str, str]]:
+    """The prompt the model answered: the user message, with the system message before it when there was one
+    (the SFT model must be trained on the prompt it will be evaluated with)."""
+    user = str(record.get("prompt") or record.get("question") or "")
+    if record.get("system_prompt"):
+        return [{"role": "system", "content": str(record["system_prompt"])}, {"role": "user", "content": user}]
+    return user
 
 
 def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | None = None,
