@@ -51,9 +51,9 @@ open_grading_records() {  # start the TUI, put the cursor on the grading run, op
     tm new-session -d -s "$session" -x 200 -y 50 \
         "env CONFCONSOLE_HOME='$home' PYTHONPATH='${PYTHONPATH:-}' TERM=xterm-256color $CONFCONSOLE"
     wait_for "$grading" "the Runs screen lists the grading run"
-    local position
-    position=$($CONFCONSOLE runs --json | python3 -c \
-        "import json,sys; ids=[r['id'] for r in json.load(sys.stdin)]; print(ids.index('$grading'))")
+    local position  # rows between the table's header and the grading run, as the screen shows them
+    position=$(screen | awk -v run="$grading" '/ stage +status/ && !h {h = NR} index($0, run) && h {print NR - h - 1; exit}')
+    [ -n "$position" ] || fail "the grading run is not in the runs table"
     for _ in $(seq 1 "$position"); do keys Down; done
     keys o
     wait_for "records of $grading" "the Records screen of the grading run opens"
