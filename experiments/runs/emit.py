@@ -30,6 +30,7 @@ from experiments.runs.events import (
     TokenPiece,
 )
 
+FAILPOINT_ENV = "CONFCONSOLE_FAULT_KILL_AT"  # the fault suite's failpoint: "N[:DELAY]" (see Failpoint)
 MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
 TOKEN_INTERVAL = 0.2  # seconds between token_batch writes of one stream
 TOKEN_BATCH = 64  # tokens of one stream that force a write
@@ -54,6 +55,50 @@ def last_seq(path: Path) -> int:
     return 0
 
 
+def is_work(event: EventBase) -> bool:
+    """Events of the work itself, not the bookkeeping every attempt writes again (status, logs, skipped chunks)."""
+    if isinstance(event, (StatusEvent, LogEvent)):
+        return False
+    return not (isinstance(event, ChunkEvent) and event.action == "skipped")
+
+
+class Failpoint:
+    """Fault injection for the fault suite (`tests/faults/`): with `CONFCONSOLE_FAULT_KILL_AT=N[:DELAY]` in its
+    environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event (all its
+    emitters together: a pipeline and the steps it runs in-process). Kill points chosen by event count, not by
+    time, land where they were planned however loaded the machine is. Unset (always, outside the fault suite),
+    it does nothing."""
+
+    def __init__(self, spec: str) -> None:
+        count, _, delay = spec.partition(":")
+        self.at = int(count) if count.strip() else 0
+        self.delay = float(delay or 0)
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def tick(self, event: EventBase) -> None:
+        if not self.at or not is_work(event):
+            return
+        with self._lock:
+            self.seen += 1
+            fire = self.seen == self.at
+        if fire and self.delay > 0:
+            timer = threading.Timer(self.delay, self.kill)
+            timer.daemon = True  # a worker that finishes first exits normally
+            timer.start()
+        elif fire:
+            self.kill()
+
+    @staticmethod
+    def kill() -> None:
+        import signal
+
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # a worker leads its own process group (start_new_session)
+
+
+FAILPOINT = Failpoint(os.environ.get(FAILPOINT_ENV, ""))
+
+
 class Emitter:
     """Writes events for one run. Thread-safe; `listeners` get every event (used by the CLI progress bar)."""
 
@@ -75,6 +120,7 @@ class Emitter:
         with self._lock:
             event.run_id = self.run_id
             self._append(event)
+        FAILPOINT.tick(event)
         for listener in self.listeners:
             listener(event)
 
@@ -82,7 +128,7 @@ class Emitter:
         """Allocate `seq` and append under an exclusive lock on the file: data-parallel workers (and a resume's
         launcher) write one run's events, and seq must order them totally. The tail is re-read only when
         someone else wrote since our last line."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
