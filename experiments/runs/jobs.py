@@ -66,8 +66,8 @@ def start_workers(store: RunStore, spec: Any, home: Path | None, registry: Regis
         if home is not None:
             cmd += ["--home", str(home)]
         log = os.fdopen(os.open(store.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, cwd=str(store.dir))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True, cwd=str(store.dir), umask=0o077)  # files user-only
         log.close()
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it if we outlive it (no zombies)
         pids.append(proc.pid)

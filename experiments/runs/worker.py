@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything a run writes (parquet, checkpoints, adapters, logs) is the user's alone
     try:
         return run_worker(args.run_dir, load_registry(args.registry), args.worker, args.workers, args.home)
     except RunLocked as exc:

@@ -106,8 +106,10 @@ def wait_ended(store: RunStore, deadline: float) -> str:
     return status
 
 
-def run_with_kills(spec: Any, home: Path, points: list[int], seed: int, timeout: float = 300.0) -> FaultRun:
-    """Launch `spec`, kill its worker at each point (resuming after each), then let it finish."""
+def run_with_kills(spec: Any, home: Path, points: list[int], seed: int, timeout: float = 300.0,
+                   launch: Callable[[], str] | None = None) -> FaultRun:
+    """Launch `spec` (or call `launch`, which returns the run id), kill its worker at each point (resuming after
+    each), then let it finish."""
     started = deadline = time.monotonic()
     deadline += timeout
     rng = random.Random(seed)
@@ -120,7 +122,7 @@ def run_with_kills(spec: Any, home: Path, points: list[int], seed: int, timeout:
             armed(count, delay, lambda: api.resume(out.run_id, home))
             out.resumes += 1
         else:
-            out.run_id = armed(count, delay, lambda: api.launch(spec, home))
+            out.run_id = armed(count, delay, launch or (lambda: api.launch(spec, home)))
         run_id = out.run_id
         status = wait_ended(RunStore.open(run_id, home), deadline)
         out.kills.append(Kill(point, count, round(delay, 4), status))
@@ -149,16 +151,21 @@ def strict_records(store: RunStore) -> list[dict[str, Any]]:
     return sorted(rows, key=record_key)
 
 
-def compare(reference: RunStore, faulted: RunStore, fields: tuple[str, ...]) -> tuple[int, int]:
+def compare(reference: RunStore, faulted: RunStore, fields: tuple[str, ...],
+            key: tuple[str, ...] = ("example_id", "sample_idx")) -> tuple[int, int]:
     """(records compared, records lost). Same ids, no duplicates, the same `fields`, the same bad items."""
-    want, got = strict_records(reference), strict_records(faulted)
-    keys = [record_key(r) for r in got]
+    def ident(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(k) for k in key)
+
+    want = sorted(strict_records(reference), key=ident)
+    got = sorted(strict_records(faulted), key=ident)
+    keys = [ident(r) for r in got]
     assert len(keys) == len(set(keys)), f"duplicate records in {faulted.run_id}"
-    lost = len({record_key(r) for r in want} - set(keys))
-    assert [record_key(r) for r in want] == keys, f"{faulted.run_id}: ids differ from the uninterrupted run"
+    lost = len({ident(r) for r in want} - set(keys))
+    assert [ident(r) for r in want] == keys, f"{faulted.run_id}: ids differ from the uninterrupted run"
     for a, b in zip(want, got, strict=True):
         for name in fields:
-            assert a.get(name) == b.get(name), (record_key(a), name, a.get(name), b.get(name))
+            assert a.get(name) == b.get(name), (ident(a), name, a.get(name), b.get(name))
     assert sorted((e["item_id"], e["reason"]) for e in reference.errors()) == \
         sorted((e["item_id"], e["reason"]) for e in faulted.errors()), "bad items differ"
     assert not list(faulted.chunks_dir.glob(".*")), "a temporary chunk file was left behind"
