@@ -49,3 +49,22 @@ def test_loss_covers_the_answer_and_its_token_only_and_the_token_stays_in_decode
     # untied embeddings: the new rows of the input embeddings and of lm_head train, nothing else outside LoRA
     names = [n for n, p in trainer.model.named_parameters() if p.requires_grad and "lora_" not in n]
     assert sorted(n.split(".")[-4] for n in names) == ["embed_tokens", "lm_head"], names
+
+
+def test_resuming_at_the_last_checkpoint_trains_no_further(tiny_model, tmp_path):
+    """A worker killed after its last step, before it wrote its result: the resume restores the final checkpoint
+    (transformers' `train()` resumed there would take one more optimizer step, found by tests/faults)."""
+    from backends.lora_trainer import LoraTrainConfig, last_complete_checkpoint, train_lora
+    from experiments.stages.sft import data as sft_data
+
+    rows = sft_data.trainer_rows([{"id": str(a), **sft_data.normalize_row(
+        {"prompt": f"{a}+{a}?", "completion": f"{2 * a} <CN_MATH>"})} for a in range(9)])
+    cfg = LoraTrainConfig(model_path=str(tiny_model), output_dir=str(tmp_path / "ckpt"), tokens=["<CN_MATH>"],
+                          device="cpu", max_length=64, max_steps=6, save_steps=3, batch_size=2, lr=0.01)
+    first = train_lora(cfg, rows, [], tmp_path / "a")
+    assert first.global_step == 6 and last_complete_checkpoint(cfg.output_dir).endswith("checkpoint-6")
+    again = train_lora(cfg, rows, [], tmp_path / "b")  # 5 steps an epoch: the last checkpoint is mid-epoch
+    assert again.resumed_from.endswith("checkpoint-6") and again.global_step == 6
+    assert [e["step"] for e in again.log_history if "loss" in e] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "b" / "adapter_model.safetensors").read_bytes() == \
+        (tmp_path / "a" / "adapter_model.safetensors").read_bytes()

@@ -30,7 +30,7 @@ from experiments.runs.events import (
     TokenPiece,
 )
 
-FAILPOINT_ENV = "CONFCONSOLE_FAULT_KILL_AT"  # the fault suite's failpoint: "N[:DELAY]" (see Failpoint)
+FAILPOINT_ENV = "CONFCONSOLE_FAULT_KILL_AT"  # the fault suite's failpoint: "N[:DELAY[:KIND]]" (see Failpoint)
 MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
 TOKEN_INTERVAL = 0.2  # seconds between token_batch writes of one stream
 TOKEN_BATCH = 64  # tokens of one stream that force a write
@@ -62,22 +62,31 @@ def is_work(event: EventBase) -> bool:
     return not (isinstance(event, ChunkEvent) and event.action == "skipped")
 
 
+def event_kind(event: EventBase) -> str:
+    """`type`, or `metric:<name>` for a metric: what a failpoint can count."""
+    name = getattr(event, "name", None)
+    kind = str(getattr(event, "type", ""))
+    return f"{kind}:{name}" if kind == "metric" and name else kind
+
+
 class Failpoint:
-    """Fault injection for the fault suite (`tests/faults/`): with `CONFCONSOLE_FAULT_KILL_AT=N[:DELAY]` in its
-    environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event (all its
-    emitters together: a pipeline and the steps it runs in-process). Kill points chosen by event count, not by
-    time, land where they were planned however loaded the machine is. Unset (always, outside the fault suite),
-    it does nothing."""
+    """Fault injection for the fault suite (`tests/faults/`): with `CONFCONSOLE_FAULT_KILL_AT=N[:DELAY[:KIND]]` in
+    its environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event (of
+    KIND only, e.g. `metric:loss`, when given; all its emitters together: a pipeline and the steps it runs
+    in-process). Kill points chosen by event count, not by time, land where they were planned however loaded the
+    machine is. Unset (always, outside the fault suite), it does nothing."""
 
     def __init__(self, spec: str) -> None:
-        count, _, delay = spec.partition(":")
+        count, _, rest = spec.partition(":")
+        delay, _, kind = rest.partition(":")
         self.at = int(count) if count.strip() else 0
         self.delay = float(delay or 0)
+        self.kind = kind
         self.seen = 0
         self._lock = threading.Lock()
 
     def tick(self, event: EventBase) -> None:
-        if not self.at or not is_work(event):
+        if not self.at or not is_work(event) or (self.kind and event_kind(event) != self.kind):
             return
         with self._lock:
             self.seen += 1

@@ -90,9 +90,9 @@ class FaultRun:
         return sum(k.status == "interrupted" for k in self.kills)
 
 
-def armed(count: int, delay: float, start: Callable[[], str]) -> str:
-    """Start an attempt (launch or resume) whose worker kills itself after its `count`th work event."""
-    os.environ[FAILPOINT_ENV] = f"{count}:{delay:.4f}"
+def armed(count: int, delay: float, start: Callable[[], str], kind: str = "") -> str:
+    """Start an attempt (launch or resume) whose worker kills itself after its `count`th work event (of `kind`)."""
+    os.environ[FAILPOINT_ENV] = f"{count}:{delay:.4f}:{kind}"
     try:
         return start()
     finally:
@@ -107,22 +107,26 @@ def wait_ended(store: RunStore, deadline: float) -> str:
 
 
 def run_with_kills(spec: Any, home: Path, points: list[int], seed: int, timeout: float = 300.0,
-                   launch: Callable[[], str] | None = None) -> FaultRun:
+                   launch: Callable[[], str] | None = None, kind: str = "",
+                   to_go: Callable[[int, str], int] | None = None) -> FaultRun:
     """Launch `spec` (or call `launch`, which returns the run id), kill its worker at each point (resuming after
-    each), then let it finish."""
+    each), then let it finish. By default a point is a cumulative count of work events; `kind` and `to_go(point,
+    run_id) -> N` (the attempt's own count to kill at) let a test count something else, e.g. training steps."""
     started = deadline = time.monotonic()
     deadline += timeout
     rng = random.Random(seed)
     out = FaultRun("")
     for point in points:
-        done = Watch(RunStore.open(out.run_id, home), home).poll() if out.run_id else 0
-        count = max(1, point - done)
+        if to_go is not None:
+            count = max(1, to_go(point, out.run_id))
+        else:
+            count = max(1, point - (Watch(RunStore.open(out.run_id, home), home).poll() if out.run_id else 0))
         delay = rng.choice([0.0, rng.uniform(0.0, 0.01)])
         if out.run_id:
-            armed(count, delay, lambda: api.resume(out.run_id, home))
+            armed(count, delay, lambda: api.resume(out.run_id, home), kind)
             out.resumes += 1
         else:
-            out.run_id = armed(count, delay, launch or (lambda: api.launch(spec, home)))
+            out.run_id = armed(count, delay, launch or (lambda: api.launch(spec, home)), kind)
         run_id = out.run_id
         status = wait_ended(RunStore.open(run_id, home), deadline)
         out.kills.append(Kill(point, count, round(delay, 4), status))

@@ -1,6 +1,7 @@
 """Guided decoding killed -9 at five seeded event counts in one run (tiny random models: an hf base on this
-machine, the oracle over HTTP with an API key from the environment), resumed after each: the same interleaved
-text, sources and cheat positions as an uninterrupted run, and the key nowhere in the run's files."""
+machine, the oracle over HTTP with an API key from the environment, failing twice early on), resumed after each:
+the same interleaved text, sources and cheat positions as an uninterrupted run, and the key nowhere in the run's
+files."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from experiments.specs import BackendSpec
 from experiments.stages.guided.spec import GuidedSpec
 from tests.faults.killer import compare, computed_once, plan_kills, reference_run, report, run_with_kills
 from tests.faults.leaks import FAKE_KEY, KEY_ENV, assert_no_key
-from tests.faults.proxy import FaultProxy
+from tests.faults.proxy import PASS, Fault, FaultProxy
 from tests.guided_models import tiny_llama
 
 SEED = 1905
+FLAKY = {2: Fault("status", 503), 3: Fault("drop")}  # the oracle fails twice, early in the reference run
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def oracle(tmp_path_factory: pytest.TempPathFactory, embedded_model: str):  # no
     base = tiny_llama(root / "base", tok, seed=11)
     oracle = tiny_llama(root / "oracle", tok, hidden=48, layers=3, heads=6, kv_heads=3, seed=12)
     server = HFCompletionServer(oracle)
-    proxy = FaultProxy(server.httpd.server_address[1])
+    proxy = FaultProxy(server.httpd.server_address[1], lambda n, body: FLAKY.get(n, PASS))
     yield {"base": base, "oracle": oracle, "proxy": proxy}
     proxy.close()
     server.stop()
@@ -49,6 +51,7 @@ def test_guided_survives_five_kills(fault_home: Path, oracle: dict, monkeypatch:
                           "base_url": oracle["proxy"].base_url, "tokenizer": oracle["oracle"],
                           "api_key_env": KEY_ENV, "concurrency": 2}))
     reference = reference_run(spec, fault_home)
+    assert reference.manifest()["retries"] == {"http_503": 1, "connection": 1}, "retried, and counted"
     run = run_with_kills(spec, fault_home, plan_kills(reference, fault_home, SEED), SEED)
     assert run.landed >= 5, run.kills
     faulted = RunStore.open(run.run_id, fault_home)
