@@ -86,11 +86,17 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
     name = type(exc).__name__
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in name:
         return True, None, f"timeout ({name})"
-    if isinstance(exc, (ConnectionError, OSError)) or "Connection" in name or "Connect" in name:
+    if _connection(exc):
         return True, None, f"connection error ({name}: {_message(exc)})"
     if _bad_body(exc):  # a reply cut short or mangled on the way (a proxy, a crashing server): ask again
         return True, None, f"bad response body ({name}: {_message(exc)})"
     return False, None, f"{name}: {_message(exc)}"
+
+
+def _connection(exc: BaseException) -> bool:
+    """Refused, reset, or closed before a whole response (httpx's RemoteProtocolError): the server may be back."""
+    name = type(exc).__name__
+    return isinstance(exc, (ConnectionError, OSError)) or any(w in name for w in ("Connect", "ProtocolError"))
 
 
 def _bad_body(exc: BaseException) -> bool:
@@ -109,7 +115,7 @@ def retry_reason(exc: BaseException) -> str:
     name = type(exc).__name__
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in name:
         return "timeout"
-    if isinstance(exc, (ConnectionError, OSError)) or "Connection" in name or "Connect" in name:
+    if _connection(exc):
         return "connection"
     if _bad_body(exc):
         return "bad_body"

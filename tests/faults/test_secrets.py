@@ -106,10 +106,13 @@ def test_keys_are_used_but_never_written(home: Path, keyed: FaultProxy, tmp_path
                                      {"extra_body": {"headers": {"Authorization": f"Bearer {FAKE_KEY}"}}},
                                      {"base_url": "http://127.0.0.1:1/v1", "organization": FAKE_KEY}])
 def test_a_literal_key_in_a_spec_is_refused_naming_api_key_env(options: dict, home: Path) -> None:
+    spec = {"stage": "inference", "model": "m", "backend": {"kind": "openai_compat", "options": options}}
     with pytest.raises(SpecError, match="api_key_env") as refused:
-        parse_spec({"stage": "judging", "input_run": "x", "backend": {"kind": "openai_compat", "options": options}})
+        parse_spec(spec)
     assert FAKE_KEY not in str(refused.value), "the refusal does not echo the key"
-    assert not list((home / "runs").glob("*")) if (home / "runs").exists() else True
+    with pytest.raises(SpecError, match="api_key_env"):
+        api.launch(spec, home)
+    assert not any((home / "runs").glob("*")), "nothing was created, let alone written"
 
 
 def test_code_grading_programs_get_no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
