@@ -23,7 +23,7 @@ from experiments.textsafe import inert
 
 # Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
 # fails the CLI loudly: a broken module must never silently lose its commands.
-CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli.engines")
+CORE_COMMAND_MODULES = ("experiments.datasets.cli", "experiments.cli.engines", "experiments.cli.reports")
 
 _home = home_of
 
@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="stop a run (the chunk in flight is dropped)")
     cancel.add_argument("run")
     cancel.set_defaults(func=cmd_cancel)
-    launch = sub.add_parser("run", help="launch a run from a spec TOML file")
-    launch.add_argument("spec")
+    launch = sub.add_parser("run", aliases=["pipeline"], help="launch a run (any stage, or a pipeline of steps) "
+                            "from a spec TOML file")
+    launch.add_argument("spec", help="the spec file (stage = \"...\", or stage = \"pipeline\" with [[steps]])")
     add_follow_args(launch)
     launch.set_defaults(func=cmd_launch)
     sub.add_parser("tui", help="open the TUI (the default with no command)")
