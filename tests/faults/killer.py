@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import api
-from experiments.runs.emit import FAILPOINT_ENV, is_work
+from experiments.runs.emit import FAILPOINT_ENV, event_kind, is_work
 from experiments.runs.events import ChunkEvent
 from experiments.runs.state import EventTail
 from experiments.runs.store import RunStore, record_key
@@ -41,10 +41,11 @@ def reference_run(spec: Any, home: Path) -> RunStore:
 
 
 class Watch:
-    """Reads a run's events and, for a pipeline, its step runs' (found in its manifest as they are created)."""
+    """Reads a run's events and, for a pipeline, its step runs' (found in its manifest as they are created);
+    counts work events (of `kind` only, when given: `chunk`, `metric:loss`, ...)."""
 
-    def __init__(self, store: RunStore, home: Path) -> None:
-        self.store, self.home = store, home
+    def __init__(self, store: RunStore, home: Path, kind: str = "") -> None:
+        self.store, self.home, self.kind = store, home, kind
         self.tails: dict[str, EventTail] = {store.run_id: EventTail(store.events_path)}
         self.work = self.total = 0
         self.computed: Counter[tuple[str, int]] = Counter()
@@ -57,15 +58,19 @@ class Watch:
         for run_id, tail in self.tails.items():
             for event in tail.poll():
                 self.total += 1
-                self.work += is_work(event)
+                self.work += is_work(event) and (not self.kind or event_kind(event) == self.kind)
                 if isinstance(event, ChunkEvent) and event.action == "computed":
                     self.computed[(run_id, event.index)] += 1
         return self.work
 
 
-def plan_kills(reference: RunStore, home: Path, seed: int, kills: int = 5) -> list[int]:
-    total = Watch(reference, home).poll()
-    top = max(kills + 1, int(total * 0.8))  # the last fifth: room for a delayed kill before the run ends
+def plan_kills(reference: RunStore, home: Path, seed: int, kills: int = 5, kind: str = "",
+               share: float = 0.8) -> list[int]:
+    """`kills` seeded points below `share` x the reference's count (of `kind`). Counting all work events, the last
+    fifth is left as room for a delayed kill before the run ends; counting chunks, every chunk but the last may
+    be a point (`share` 1.0: the kill lands with chunks still to do)."""
+    total = Watch(reference, home, kind).poll()
+    top = max(kills + 1, int(total * share))
     return sorted(random.Random(seed).sample(range(1, top), kills))
 
 
@@ -120,7 +125,7 @@ def run_with_kills(spec: Any, home: Path, points: list[int], seed: int, timeout:
         if to_go is not None:
             count = max(1, to_go(point, out.run_id))
         else:
-            count = max(1, point - (Watch(RunStore.open(out.run_id, home), home).poll() if out.run_id else 0))
+            count = max(1, point - (Watch(RunStore.open(out.run_id, home), home, kind).poll() if out.run_id else 0))
         delay = rng.choice([0.0, rng.uniform(0.0, 0.005)])
         if out.run_id:
             armed(count, delay, lambda: api.resume(out.run_id, home), kind)

@@ -52,7 +52,10 @@ def test_guided_survives_five_kills(fault_home: Path, oracle: dict, monkeypatch:
                           "api_key_env": KEY_ENV, "concurrency": 2}))
     reference = reference_run(spec, fault_home)
     assert reference.manifest()["retries"] == {"http_503": 1, "connection": 1}, "retried, and counted"
-    run = run_with_kills(spec, fault_home, plan_kills(reference, fault_home, SEED), SEED)
+    # kill points are chunks (one block of one (c, k) cell): a kill after each of the first five, mid-cell and at
+    # cell boundaries, a seeded 0-5 ms later (while the next block generates, or its cell is published)
+    points = plan_kills(reference, fault_home, SEED, kind="chunk", share=1.0)
+    run = run_with_kills(spec, fault_home, points, SEED, kind="chunk")
     assert run.landed >= 5, run.kills
     faulted = RunStore.open(run.run_id, fault_home)
     key = ("c", "k", "example_id", "sample_idx")

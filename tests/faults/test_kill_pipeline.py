@@ -29,7 +29,9 @@ def test_pipeline_survives_five_kills(fault_home: Path, embedded_model: str, one
     spec = demo_spec(limit=3, max_tokens=6, batch_size=1, chunk_size=1, n=2)
     spec.then = [{"stage": "grading", "workers": 1}, {"stage": "tagging"}]
     reference = reference_run(spec, fault_home)
-    run = run_with_kills(spec, fault_home, plan_kills(reference, fault_home, SEED), SEED)
+    # kill points are chunks over the steps (3 inference, 3 grading, 3 tagging): kills land in every step
+    points = plan_kills(reference, fault_home, SEED, kind="chunk", share=1.0)
+    run = run_with_kills(spec, fault_home, points, SEED, kind="chunk")
     assert run.landed >= 5, run.kills
     faulted = RunStore.open(run.run_id, fault_home)
     want, got = steps(reference, fault_home), steps(faulted, fault_home)
@@ -43,7 +45,9 @@ def test_pipeline_survives_five_kills(fault_home: Path, embedded_model: str, one
     made = [RunStore.open(r, fault_home) for r in run.watch.tails if r != faulted.run_id]
     assert len(made) == 3, "a resumed pipeline finds its steps' runs; it never makes one again"
     assert (got["tagging"].outputs_dir / "tagged.parquet").exists()
-    report("pipeline", run, compared, lost, steps_killed_in=sorted(run_steps_killed(run, faulted, fault_home)))
+    killed_in = run_steps_killed(run, faulted, fault_home)
+    assert {"inference", "grading", "tagging"} <= killed_in, killed_in
+    report("pipeline", run, compared, lost, steps_killed_in=sorted(killed_in))
 
 
 def run_steps_killed(run, pipeline: RunStore, home: Path) -> set[str]:  # noqa: ANN001
