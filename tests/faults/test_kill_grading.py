@@ -27,7 +27,11 @@ def test_grading_survives_five_kills(fault_home: Path, answers: RunStore) -> Non
     faulted = RunStore.open(run.run_id, fault_home)
     compared, lost = compare(reference, faulted, ("response", "correct", "extracted", "grade_status"))
     computed_once(run)
-    assert (faulted.outputs_dir / "verdicts.parquet").exists() or list(faulted.outputs_dir.iterdir())
+    import pyarrow.parquet as pq
+
+    verdicts = pq.read_table(faulted.outputs_dir / "verdicts.parquet").to_pylist()
+    assert sorted((v["example_id"], v["correct"]) for v in verdicts) == \
+        sorted((r["example_id"], r["correct"]) for r in reference.records())
     report("grading", run, compared, lost)
 
 
