@@ -27,6 +27,7 @@ def test_grading_survives_five_kills(fault_home: Path, answers: RunStore) -> Non
     faulted = RunStore.open(run.run_id, fault_home)
     compared, lost = compare(reference, faulted, ("response", "correct", "extracted", "grade_status"))
     computed_once(run)
+    assert faulted.manifest()["chunks_in_flight"] == 1, "the bound: a kill loses at most the chunk in flight"
     import pyarrow.parquet as pq
 
     verdicts = pq.read_table(faulted.outputs_dir / "verdicts.parquet").to_pylist()

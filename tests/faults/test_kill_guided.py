@@ -62,6 +62,7 @@ def test_guided_survives_five_kills(fault_home: Path, oracle: dict, monkeypatch:
     compared, lost = compare(reference, faulted, ("result", "interleaved_outputs", "cheat_positions",
                                                   "total_tokens_generated", "acc", "parsed_answer"), key=key)
     computed_once(run)
+    assert faulted.manifest()["chunks_in_flight"] == 1, "the bound: a kill loses at most the chunk in flight"
     assert compared == 6 and {(r["c"], r["k"]) for r in faulted.records()} == {(0, 0), (1, 2), (-1, -1)}
     assert [g["n"] for g in faulted.manifest()["summary"]["grid"]] == [2, 2, 2]
     assert {s.auth for s in oracle["proxy"].seen} == {f"Bearer {FAKE_KEY}"}, "the key was sent..."

@@ -70,7 +70,7 @@ def run(spec: GuidedSpec, ctx: StageContext) -> None:
     cells = spec.cells()
     total = len(examples) * spec.n * len(cells)
     store.update_manifest(counts={"examples": len(examples), "cells": len(cells), "expected_records": total,
-                                  "chunks_total": len(cells) * len(blocks)})
+                                  "chunks_total": len(cells) * len(blocks)}, chunks_in_flight=1)
     emit.log(f"{len(examples)} questions x {spec.n} x {len(cells)} cells {cells}; {len(blocks)} blocks per cell")
     sessions = Sessions(spec, ctx)
     from experiments.grading import GradingPool
