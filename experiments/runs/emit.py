@@ -105,7 +105,14 @@ class Failpoint:
         os.killpg(os.getpgrp(), signal.SIGKILL)  # a worker leads its own process group (start_new_session)
 
 
-FAILPOINT = Failpoint(os.environ.get(FAILPOINT_ENV, ""))
+FAILPOINT = Failpoint("")  # disarmed; only a worker process arms it (`arm_failpoint`, from worker.main)
+
+
+def arm_failpoint() -> None:
+    """Read the failpoint from the environment: called by the worker's entry point only, so a CLI or TUI run with
+    the variable set never kills itself."""
+    global FAILPOINT
+    FAILPOINT = Failpoint(os.environ.get(FAILPOINT_ENV, ""))
 
 
 class Emitter:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.runs.context import Cancelled, StageContext
-from experiments.runs.emit import Emitter
+from experiments.runs.emit import Emitter, arm_failpoint
 from experiments.runs.events import RunStatus
 from experiments.runs.lock import RunLock, RunLocked
 from experiments.runs.registry import Registry, load_registry
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args(argv)
     os.umask(0o077)  # everything a run writes (parquet, checkpoints, adapters, logs) is the user's alone
+    arm_failpoint()  # the fault suite's kill points (tests/faults); inert unless its variable is set
     try:
         return run_worker(args.run_dir, load_registry(args.registry), args.worker, args.workers, args.home)
     except RunLocked as exc:
