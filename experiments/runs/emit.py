@@ -71,10 +71,10 @@ def event_kind(event: EventBase) -> str:
 
 class Failpoint:
     """Fault injection for the fault suite (`tests/faults/`): with `CONFCONSOLE_FAULT_KILL_AT=N[:DELAY[:KIND]]` in
-    its environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event (of
-    KIND only, e.g. `metric:loss`, when given; all its emitters together: a pipeline and the steps it runs
-    in-process). Kill points chosen by event count, not by time, land where they were planned however loaded the
-    machine is. Unset (always, outside the fault suite), it does nothing."""
+    its environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event, or at
+    its next one if that comes first (of KIND only, e.g. `metric:loss`, when given; all its emitters together: a
+    pipeline and the steps it runs in-process). Kill points chosen by event count, not by time, land where they
+    were planned however loaded the machine is. Unset (always, outside the fault suite), it does nothing."""
 
     def __init__(self, spec: str) -> None:
         count, _, rest = spec.partition(":")
@@ -90,12 +90,12 @@ class Failpoint:
             return
         with self._lock:
             self.seen += 1
-            fire = self.seen == self.at
-        if fire and self.delay > 0:
+            fire, late = self.seen == self.at, self.seen > self.at
+        if fire and self.delay > 0:  # somewhere in the work after event N...
             timer = threading.Timer(self.delay, self.kill)
             timer.daemon = True  # a worker that finishes first exits normally
             timer.start()
-        elif fire:
+        elif fire or late:  # ...but no later than event N + 1 (a busy or descheduled process fires timers late)
             self.kill()
 
     @staticmethod

@@ -1,13 +1,13 @@
 """Kill -9 a run's worker at seeded event counts, resume it, and compare with an uninterrupted run.
 
 Kill points are cumulative counts of *work* events (`emit.is_work`: every event but `status`, `log` and `chunk
-skipped`, which each attempt writes again), over the run and, for a pipeline, its step runs. A seeded RNG draws
-`kills` distinct points in [1, 0.8 x the reference run's work events). Each attempt is started with the
-failpoint `CONFCONSOLE_FAULT_KILL_AT=N:DELAY` (see `experiments.runs.emit.Failpoint`): N = the next point minus
-the work events already on disk, DELAY 0 or a seeded 0-5 ms, so the worker's process group gets SIGKILL just
-after that event, wherever the worker then is (SFT counts training steps instead: see test_kill_sft). The run
-must read `interrupted`; it is resumed with the next point, and after the last one resumed to the end and
-compared once with one uninterrupted reference run of the same spec."""
+skipped`, which each attempt writes again; or of one kind, e.g. `chunk`), over the run and, for a pipeline, its
+step runs. A seeded RNG draws `kills` distinct points below the reference run's count. Each attempt is started
+with the failpoint `CONFCONSOLE_FAULT_KILL_AT=N:DELAY[:KIND]` (see `experiments.runs.emit.Failpoint`): N = the
+next point minus the events already on disk, DELAY 0 or a seeded 0-5 ms (at the latest the next work event), so
+the worker's process group gets SIGKILL just after that event, wherever the worker then is (SFT counts training
+steps instead: see test_kill_sft). The run must read `interrupted`; it is resumed with the next point, and after
+the last one resumed to the end and compared once with one uninterrupted reference run of the same spec."""
 
 from __future__ import annotations
 
