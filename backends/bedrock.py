@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.base import GenerationRequest, GenerationResult, SamplingParams
-from backends.retry import RetryPolicy, classify, is_retryable_status, parse_retry_after
+from backends.retry import (
+    RetryListener,
+    RetryLog,
+    RetryPolicy,
+    classify,
+    is_retryable_status,
+    parse_retry_after,
+    retry_reason,
+)
 
 USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "retries", "errors")
 RETRYABLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "ServiceUnavailableException",
@@ -74,13 +82,22 @@ def classify_aws(exc: BaseException) -> tuple[bool, float | None, str]:
     return retryable, parse_retry_after(meta.get("HTTPHeaders")), f"HTTP {status} {code}: {message}"
 
 
+def aws_reason(exc: BaseException) -> str:
+    """The retry label of a botocore ClientError (`http_<status>`, else its error code), else the generic one."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return f"http_{status}" if status else str(response["Error"].get("Code") or "aws_error")
+    return retry_reason(exc)
+
+
 class BedrockGenerator:
     """`Generator` over Bedrock's Converse API (any model with Converse support: Claude, Llama, Nova, ...)."""
 
     def __init__(self, model: str, region: str | None = None, profile: str | None = None,
                  endpoint_url: str | None = None, concurrency: int = 8, timeout: float = 120,
                  max_retries: int = 6, backoff_base: float = 0.5, backoff_max: float = 30,
-                 additional_fields: dict[str, Any] | None = None) -> None:
+                 additional_fields: dict[str, Any] | None = None, on_retry: RetryListener | None = None) -> None:
         import boto3
         from botocore.config import Config
 
@@ -98,6 +115,7 @@ class BedrockGenerator:
         self._client = session.client("bedrock-runtime", endpoint_url=endpoint_url, config=config)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="bedrock")
         self._usage = dict.fromkeys(USAGE_KEYS, 0)
+        self.retry_log = RetryLog(on_retry)
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -112,6 +130,11 @@ class BedrockGenerator:
         with self._lock:
             for key, value in deltas.items():
                 self._usage[key] += value
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """Retries since construction, per reason (`http_429`, `timeout`, ...)."""
+        return self.retry_log.counts()
 
     # -- one call with retries --------------------------------------------------------------------------------
     def _converse(self, messages: Sequence[dict[str, str]], params: SamplingParams) -> Continuation:
@@ -139,7 +162,9 @@ class BedrockGenerator:
                         text = f"{text} (gave up after {attempt + 1} attempts)"
                     return Continuation("", "error", error=text)
                 self._count(retries=1)
-                if self._closed.wait(self.policy.delay(attempt, retry_after)):
+                delay = self.policy.delay(attempt, retry_after)
+                self.retry_log.record(aws_reason(exc), text, delay)
+                if self._closed.wait(delay):
                     return Continuation("", "error", error="closed while retrying")
                 attempt += 1
                 continue

@@ -90,6 +90,26 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
+def finished_at(checkpoint: str | Path) -> bool:
+    """Was this checkpoint saved at the run's last step? (Its trainer_state says global_step >= max_steps.)"""
+    import json
+
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(state.get("max_steps")) and int(state.get("global_step", 0)) >= int(state["max_steps"])
+
+
+def restore_finished(trainer: Any, checkpoint: str) -> None:
+    """Load the final checkpoint's weights and state instead of training: resuming `train()` from a checkpoint at
+    max_steps (a worker killed after its last step, before it wrote its result) takes one more optimizer step."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+
+
 def adapter_weight_bytes(adapter_dir: str | Path) -> int:
     """Size of the adapter's weights (LoRA + new token rows), the tokenizer files left out."""
     return sum(p.stat().st_size for p in Path(adapter_dir).glob("adapter_model.*"))
@@ -273,7 +293,10 @@ def train_lora(cfg: LoraTrainConfig, train_rows: list[dict[str, Any]], val_rows:
     if hooks.on_start:
         hooks.on_start({"trainable_params": trainable, "token_ids": ids, "resume_from": start,
                         "device": str(trainer.args.device), "train_rows": len(train_rows), "val_rows": len(val_rows)})
-    trainer.train(resume_from_checkpoint=start)
+    if start and finished_at(start):
+        restore_finished(trainer, start)  # killed after its last step: train() would take one step too many
+    else:
+        trainer.train(resume_from_checkpoint=start)
     evaluated = [e["step"] for e in trainer.state.log_history if "eval_loss" in e]
     if val_rows and (not evaluated or evaluated[-1] != trainer.state.global_step):  # val loss at the last step
         final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)}

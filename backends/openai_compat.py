@@ -33,7 +33,7 @@ from backends.base import (
     request_seed,
 )
 from backends.prompt_fit import fit_prompt
-from backends.retry import RetryPolicy, classify
+from backends.retry import RetryListener, RetryLog, RetryPolicy, classify, retry_reason
 
 Mode = Literal["chat", "completions"]
 USAGE_KEYS = ("requests", "prompt_tokens", "completion_tokens", "retries", "errors")
@@ -57,6 +57,7 @@ class OpenAICompatGenerator:
         max_prompt_length: int | None = None,
         truncation: Truncation = "error",
         tokenizer: str | None = None,
+        on_retry: RetryListener | None = None,
     ) -> None:
         if mode not in ("chat", "completions"):
             raise ValueError(f"mode must be chat or completions, not {mode!r}")
@@ -73,6 +74,7 @@ class OpenAICompatGenerator:
         self.tokenizer_name = tokenizer or model
         self.tokenizer = load_tokenizer(self.tokenizer_name) if max_prompt_length is not None else None
         self._usage = dict.fromkeys(USAGE_KEYS, 0)
+        self.retry_log = RetryLog(on_retry)
         self._usage_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,6 +93,11 @@ class OpenAICompatGenerator:
         """Totals since construction: requests (answered), prompt/completion tokens, retries, errors."""
         with self._usage_lock:
             return dict(self._usage)
+
+    @property
+    def retries(self) -> dict[str, int]:
+        """Retries since construction, per reason (`http_429`, `timeout`, `connection`, ...)."""
+        return self.retry_log.counts()
 
     def _count(self, **deltas: int) -> None:
         with self._usage_lock:
@@ -271,7 +278,9 @@ class OpenAICompatGenerator:
                         text = f"{text} (gave up after {attempt + 1} attempts)"
                     return [GenerationResult(req.key, s, "", "error", error=text) for s in range(params.n)]
                 self._count(retries=1)
-                await asyncio.sleep(self.policy.delay(attempt, retry_after))
+                delay = self.policy.delay(attempt, retry_after)
+                self.retry_log.record(retry_reason(exc), text, delay)
+                await asyncio.sleep(delay)
                 attempt += 1
                 continue
             return results

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +86,66 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
     name = type(exc).__name__
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in name:
         return True, None, f"timeout ({name})"
-    if isinstance(exc, (ConnectionError, OSError)) or "Connection" in name or "Connect" in name:
+    if _connection(exc):
         return True, None, f"connection error ({name}: {_message(exc)})"
+    if _bad_body(exc):  # a reply cut short or mangled on the way (a proxy, a crashing server): ask again
+        return True, None, f"bad response body ({name}: {_message(exc)})"
     return False, None, f"{name}: {_message(exc)}"
+
+
+def _connection(exc: BaseException) -> bool:
+    """Refused, reset, or closed before a whole response (httpx's RemoteProtocolError): the server may be back."""
+    name = type(exc).__name__
+    return isinstance(exc, (ConnectionError, OSError)) or any(w in name for w in ("Connect", "ProtocolError"))
+
+
+def _bad_body(exc: BaseException) -> bool:
+    """A response whose body is not the JSON it claims to be (JSONDecodeError, or the client's own wrapper)."""
+    import json
+
+    return isinstance(exc, json.JSONDecodeError) or type(exc).__name__ in ("APIResponseValidationError",)
+
+
+def retry_reason(exc: BaseException) -> str:
+    """A short, stable label for why a call is retried (or given up): `http_429`, `http_503`, `timeout`,
+    `connection`, `bad_body`, else the exception's type name. Retries are counted per label."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return f"http_{status}"
+    name = type(exc).__name__
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in name:
+        return "timeout"
+    if _connection(exc):
+        return "connection"
+    if _bad_body(exc):
+        return "bad_body"
+    return name
+
+
+RetryListener = Callable[[str, str, float], None]  # (reason, description, seconds until the next attempt)
+
+
+class RetryLog:
+    """Retries of one client, counted per reason (thread-safe); `listener` hears of each one as it happens, so a
+    run can show and record them live (a killed worker loses none already told)."""
+
+    def __init__(self, listener: RetryListener | None = None) -> None:
+        self.listener = listener
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def record(self, reason: str, description: str, delay: float) -> None:
+        with self._lock:
+            self._counts[reason] = self._counts.get(reason, 0) + 1
+        if self.listener is not None:
+            try:
+                self.listener(reason, description, delay)
+            except Exception:  # noqa: BLE001 - bookkeeping must never fail a request
+                pass
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
 
 
 def _message(exc: BaseException) -> str:

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from experiments.specs import BackendSpec
+
+
+class RetryRecorder:
+    """What a run learns of its engines' retries: a warning log line (the first of each reason, then at 2, 4,
+    8, ... so a long 429 storm stays readable), an `http_retries` metric, and the per-reason totals in the
+    manifest's `retries`, added to at once (every attempt and worker of the run adds up; a kill -9 loses none)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, reason: str, description: str, delay: float) -> None:
+        with self._lock:
+            self.counts[reason] = n = self.counts.get(reason, 0) + 1
+            total = sum(self.counts.values())
+        self.ctx.store.add_counts("retries", {reason: 1})
+        self.ctx.emit.metric("http_retries", total)
+        if n & (n - 1) == 0:
+            self.ctx.emit.log(f"retrying ({reason}, {n} so far in this attempt): {description[:300]}; next try in "
+                              f"{delay:.1f}s", "warning")
 
 
 def open_generator(backend: BackendSpec, model: str, ctx: Any, *, tensor_parallel: int = 1,
@@ -35,6 +57,8 @@ def open_generator(backend: BackendSpec, model: str, ctx: Any, *, tensor_paralle
         options.setdefault("tokenizer", model)
     if backend.kind == "hf":
         options.setdefault("progress", lambda msg: ctx.emit.log(msg))
+    if backend.kind in ("openai_compat", "bedrock"):
+        options.setdefault("on_retry", RetryRecorder(ctx))
     started = time.monotonic()
     generator = make_generator(backend.kind, ctx.served_model or model, **options)
     elapsed = time.monotonic() - started

@@ -24,7 +24,12 @@ DEFAULT_TEMPERATURE = 0.0
 # Option names that hold a secret's *value*. Matched as whole `_`-separated words, so engine options such as
 # `max_num_batched_tokens`, `tokenizer` or `tokenizer_mode` are not mistaken for secrets; `*_env` names a variable.
 SECRET_NAME = re.compile(r"(^|_)(api_?key|secret|password|passwd|access_?key|auth_?token|bearer|token|"
-                         r"hf_token|credentials?)($|_)")
+                         r"hf_token|credentials?|authorization)($|_)")
+# Values shaped like a provider's key (OpenAI/Anthropic sk-, Hugging Face hf_, AWS AKIA/ASIA, GitHub, Slack).
+SECRET_VALUE = re.compile(r"^(sk-|sk_|hf_|AKIA|ASIA|ghp_|gho_|github_pat_|xox[abpr]-)[A-Za-z0-9_\-]{16,}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KEY_HINT = ("specs are saved with the run, so they never hold a key: put it in an environment variable and name "
+            "the variable, e.g. api_key_env = \"MY_API_KEY\"")
 
 
 def is_secret_name(key: str) -> bool:
@@ -62,11 +67,27 @@ class BackendSpec(StrictModel):
     @field_validator("options")
     @classmethod
     def no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if is_secret_name(key):
-                raise ValueError(f"backend option {key!r} looks like a secret: name an environment variable "
-                                 f"instead ({key}_env = \"MY_VAR\")")
+        refuse_secrets(value, "backend option")
         return value
+
+
+def refuse_secrets(value: Any, where: str) -> None:
+    """Refuse a literal secret anywhere in `value` (nested tables and lists too): a key-named field, a value
+    shaped like a provider's key, or an `*_env` field that holds the key instead of a variable's name."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where} {key!r}"
+            if str(key).lower().endswith("_env") and isinstance(item, str) and not ENV_NAME.match(item):
+                raise ValueError(f"{name} names an environment variable (letters, digits, _), not the key itself: "
+                                 f"{KEY_HINT}")
+            if is_secret_name(str(key)):
+                raise ValueError(f"{name} looks like a secret; {KEY_HINT}")
+            refuse_secrets(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            refuse_secrets(item, where)
+    elif isinstance(value, str) and SECRET_VALUE.match(value.strip()):
+        raise ValueError(f"{where} holds what looks like an API key; {KEY_HINT}")
 
 
 class BaseSpec(StrictModel):

@@ -1,12 +1,9 @@
-"""The spine end to end on the embedded model: worker processes, `then` chains (pipelines), kill -9 + resume, bad
-input."""
+"""The spine end to end on the embedded model: worker processes, `then` chains (pipelines), bad input. Kill -9 and
+resume: tests/faults/ (test_kill_inference, test_kill_pipeline)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -54,32 +51,6 @@ def test_inference_grading_tagging_chain(home: Path, embedded_model: str) -> Non
     assert summary["accuracy"][0]["n"] == 3
     assert (stores[-1].outputs_dir / "tagged.parquet").exists()
     assert stores[1].manifest()["inputs"] == [stores[0].run_id]
-
-
-def test_kill9_then_resume_loses_at_most_the_chunk_in_flight(home: Path, embedded_model: str) -> None:
-    spec = small_spec(DatasetSpec(source="gsm8k", limit=8), sampling=SamplingSpec(max_tokens=24, n=2))
-    run_id = api.launch(spec, home)
-    store = RunStore.open(run_id, home)
-    deadline = time.monotonic() + 180
-    while len(store.done_chunks()) < 1:
-        assert time.monotonic() < deadline and store.effective_status() in ("running", "queued")
-        time.sleep(0.05)
-    pid = store.manifest()["pids"][0]
-    os.kill(pid, signal.SIGKILL)
-    while store.effective_status() != "interrupted":
-        time.sleep(0.05)
-    done_before = set(store.done_chunks())
-    assert 1 <= len(done_before) < 4
-    api.resume(run_id, home)
-    assert api.wait(run_id, home, timeout=240) == "done"
-    records = store.records()
-    keys = [(r["example_id"], r["sample_idx"]) for r in records]
-    assert len(records) == 8 * 2 and len(set(keys)) == len(keys)
-    evs = events(store)
-    computed = [e["index"] for e in evs if e["type"] == "chunk" and e["action"] == "computed"]
-    skipped = [e["index"] for e in evs if e["type"] == "chunk" and e["action"] == "skipped"]
-    assert sorted(computed) == [0, 1, 2, 3], "every chunk computed exactly once"
-    assert set(skipped) == done_before, "resume skipped what was already written"
 
 
 def test_bad_input_is_recorded_and_the_rest_finishes(home: Path, tmp_path: Path, embedded_model: str) -> None:

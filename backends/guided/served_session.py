@@ -125,7 +125,8 @@ class OpenAICompatSession(_ContextSession):
     """
 
     def __init__(self, model: str, base_url: str, tokenizer: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 64, timeout: float = 120.0, max_retries: int = 4) -> None:
+                 concurrency: int = 64, timeout: float = 120.0, max_retries: int = 4,
+                 on_retry: Any = None) -> None:
         import os
 
         import httpx
@@ -141,6 +142,9 @@ class OpenAICompatSession(_ContextSession):
                                    limits=httpx.Limits(max_connections=concurrency))
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="guided-http")
         self.concurrency, self.max_retries = concurrency, max_retries
+        from backends.retry import RetryLog
+
+        self.retry_log = RetryLog(on_retry)  # retries per reason; `on_retry(reason, description, delay)` hears each
         self._lock = threading.Lock()
         self.requests = 0
 
@@ -155,7 +159,9 @@ class OpenAICompatSession(_ContextSession):
         import random
         import time
 
-        from backends.retry import RetryPolicy, is_retryable_status, parse_retry_after
+        import httpx
+
+        from backends.retry import RetryPolicy, is_retryable_status, parse_retry_after, retry_reason
 
         s = self.sampling
         body: dict[str, Any] = {"model": self.model_name, "prompt": context, "max_tokens": budget,
@@ -165,12 +171,22 @@ class OpenAICompatSession(_ContextSession):
             body["seed"] = s.seed + row + self.calls
         if logprobs:
             body.update(logprobs=logprobs, return_tokens_as_token_ids=True)
-        policy = RetryPolicy(max_retries=self.max_retries)
+        policy, rng = RetryPolicy(max_retries=self.max_retries), random.Random(row)
         for attempt in range(self.max_retries + 1):
-            resp = self.client.post(f"{self.base_url}/completions", json=body)
+            try:
+                resp = self.client.post(f"{self.base_url}/completions", json=body)
+            except httpx.TransportError as exc:  # refused, reset, timed out: the server may be back soon
+                if attempt == self.max_retries:
+                    raise
+                delay = policy.delay(attempt, None, rng)
+                self.retry_log.record(retry_reason(exc), f"{type(exc).__name__}: {exc}", delay)
+                time.sleep(delay)
+                continue
             if resp.status_code == 200 or not is_retryable_status(resp.status_code) or attempt == self.max_retries:
                 break
-            time.sleep(policy.delay(attempt, parse_retry_after(resp.headers), random.Random(row)))
+            delay = policy.delay(attempt, parse_retry_after(resp.headers), rng)
+            self.retry_log.record(f"http_{resp.status_code}", f"HTTP {resp.status_code}", delay)
+            time.sleep(delay)
         resp.raise_for_status()
         with self._lock:
             self.requests += 1

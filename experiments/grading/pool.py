@@ -94,6 +94,16 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def prestart() -> None:
+    """Start the forkserver now: it imports and warms the graders (seconds) in its own process while the caller
+    loads something else (a model); the first pool worker then forks at once instead of waiting for it."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with _main_hidden():
+            forkserver.ensure_running()
+
+
 @contextmanager
 def _main_hidden() -> Iterator[None]:
     """Start workers without the parent's ``__main__``.

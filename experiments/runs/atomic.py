@@ -41,7 +41,7 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
     """One `write` of one line with O_APPEND: concurrent writers (data-parallel workers) never interleave."""
     data = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, data)
     finally:

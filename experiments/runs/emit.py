@@ -30,6 +30,7 @@ from experiments.runs.events import (
     TokenPiece,
 )
 
+FAILPOINT_ENV = "CONFCONSOLE_FAULT_KILL_AT"  # the fault suite's failpoint: "N[:DELAY[:KIND]]" (see Failpoint)
 MIN_INTERVAL = 0.25  # seconds between coalesced progress/metric writes
 TOKEN_INTERVAL = 0.2  # seconds between token_batch writes of one stream
 TOKEN_BATCH = 64  # tokens of one stream that force a write
@@ -54,6 +55,66 @@ def last_seq(path: Path) -> int:
     return 0
 
 
+def is_work(event: EventBase) -> bool:
+    """Events of the work itself, not the bookkeeping every attempt writes again (status, logs, skipped chunks)."""
+    if isinstance(event, (StatusEvent, LogEvent)):
+        return False
+    return not (isinstance(event, ChunkEvent) and event.action == "skipped")
+
+
+def event_kind(event: EventBase) -> str:
+    """`type`, or `metric:<name>` for a metric: what a failpoint can count."""
+    name = getattr(event, "name", None)
+    kind = str(getattr(event, "type", ""))
+    return f"{kind}:{name}" if kind == "metric" and name else kind
+
+
+class Failpoint:
+    """Fault injection for the fault suite (`tests/faults/`): with `CONFCONSOLE_FAULT_KILL_AT=N[:DELAY[:KIND]]` in
+    its environment, a worker SIGKILLs its own process group DELAY seconds after writing its Nth work event, or at
+    its next one if that comes first (of KIND only, e.g. `metric:loss`, when given; all its emitters together: a
+    pipeline and the steps it runs in-process). Kill points chosen by event count, not by time, land where they
+    were planned however loaded the machine is. Unset (always, outside the fault suite), it does nothing."""
+
+    def __init__(self, spec: str) -> None:
+        count, _, rest = spec.partition(":")
+        delay, _, kind = rest.partition(":")
+        self.at = int(count) if count.strip() else 0
+        self.delay = float(delay or 0)
+        self.kind = kind
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def tick(self, event: EventBase) -> None:
+        if not self.at or not is_work(event) or (self.kind and event_kind(event) != self.kind):
+            return
+        with self._lock:
+            self.seen += 1
+            fire, late = self.seen == self.at, self.seen > self.at
+        if fire and self.delay > 0:  # somewhere in the work after event N...
+            timer = threading.Timer(self.delay, self.kill)
+            timer.daemon = True  # a worker that finishes first exits normally
+            timer.start()
+        elif fire or late:  # ...but no later than event N + 1 (a busy or descheduled process fires timers late)
+            self.kill()
+
+    @staticmethod
+    def kill() -> None:
+        import signal
+
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # a worker leads its own process group (start_new_session)
+
+
+FAILPOINT = Failpoint("")  # disarmed; only a worker process arms it (`arm_failpoint`, from worker.main)
+
+
+def arm_failpoint() -> None:
+    """Read the failpoint from the environment: called by the worker's entry point only, so a CLI or TUI run with
+    the variable set never kills itself."""
+    global FAILPOINT
+    FAILPOINT = Failpoint(os.environ.get(FAILPOINT_ENV, ""))
+
+
 class Emitter:
     """Writes events for one run. Thread-safe; `listeners` get every event (used by the CLI progress bar)."""
 
@@ -75,6 +136,7 @@ class Emitter:
         with self._lock:
             event.run_id = self.run_id
             self._append(event)
+        FAILPOINT.tick(event)
         for listener in self.listeners:
             listener(event)
 
@@ -82,7 +144,7 @@ class Emitter:
         """Allocate `seq` and append under an exclusive lock on the file: data-parallel workers (and a resume's
         launcher) write one run's events, and seq must order them totally. The tail is re-read only when
         someone else wrote since our last line."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments.runs import locations
+from experiments.runs.lock import LaunchLock, RunLocked, live_holders, locked_message
 from experiments.runs.registry import Registry
-from experiments.runs.store import RunStore, pid_alive
+from experiments.runs.store import RunStore, live_pids, pid_alive, proc_start, same_process
 from experiments.specs import BaseSpec, spec_to_toml
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding `experiments`: the worker's import root
@@ -64,13 +65,14 @@ def start_workers(store: RunStore, spec: Any, home: Path | None, registry: Regis
                "--worker", str(index), "--workers", str(len(groups))]
         if home is not None:
             cmd += ["--home", str(home)]
-        log = open(store.log_path, "ab")  # noqa: SIM115 - handed to the child
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, cwd=str(store.dir))
+        log = os.fdopen(os.open(store.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True, cwd=str(store.dir), umask=0o077)  # files user-only
         log.close()
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it if we outlive it (no zombies)
         pids.append(proc.pid)
-    store.update_manifest(status="running", pids=pids, workers=len(groups))
+    # with each pid its start time: a pid the system later reuses is not mistaken for a live worker
+    store.update_manifest(status="running", pids=pids, pid_starts=[proc_start(p) for p in pids], workers=len(groups))
     return pids
 
 
@@ -120,7 +122,7 @@ def cancel(run: str, home: str | os.PathLike[str] | None = None, wait: float = 1
 
 
 def cancel_store(store: RunStore, wait: float = 10.0, server_grace: float = 15.0) -> None:
-    terminate([p for p in store.manifest().get("pids", []) if pid_alive(p)], wait)
+    terminate(live_pids(store.manifest()), wait)
     server = store.manifest().get("server") or {}
     if server.get("pid") and not server.get("stopped") and pid_alive(server["pid"]):
         terminate([int(server["pid"])], server_grace)
@@ -155,20 +157,35 @@ def resume(run: str, home: str | os.PathLike[str] | None, registry: Registry, fo
     """Restart a run's workers on its folder: done chunks are skipped (`force` clears them first). A pipeline
     resumes at its first unfinished step (`force`: every step is made again, as new runs)."""
     store = RunStore.open(run, home)
-    manifest = store.manifest()
-    pids = manifest.get("pids", [])
-    if manifest.get("status") not in ("running", "queued"):  # finished: give the process a moment to exit
-        deadline = time.monotonic() + 15
-        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    if any(pid_alive(p) for p in pids):
-        raise RuntimeError(f"run {store.run_id} is still running; cancel it first")
-    spec = registry.from_toml(store.spec_text())
-    if force or getattr(spec, "force_regenerate", False):
-        clear_results(store)
-    reopen(store)
-    start_workers(store, spec, locations.home(home), registry)
+    with LaunchLock(store.dir):  # two resumes at once: the second finds the first's workers
+        check_no_writer(store)
+        spec = registry.from_toml(store.spec_text())
+        if force or getattr(spec, "force_regenerate", False):
+            clear_results(store)
+        reopen(store)
+        start_workers(store, spec, locations.home(home), registry)
     return store.run_id
+
+
+def check_no_writer(store: RunStore, what: str = "resume") -> None:
+    """Refuse (RunLocked, naming the holder) while a worker of this run is live: one writer per run."""
+    manifest = store.manifest()
+    finished = manifest.get("status") not in ("running", "queued")
+    deadline = time.monotonic() + 15
+    while True:
+        holders, pids = live_holders(store.dir), live_pids(manifest)
+        # A finished run's worker may still be exiting; a killed one may hold its lock a moment after its main
+        # thread is gone (its other threads still unwinding): wait for those, never for a live writer.
+        dying = not pids and all(not same_process(h.pid, h.start) for h in holders)
+        if not (holders or pids) or not (finished or dying) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if holders:
+        raise RunLocked(locked_message(store.run_id, holders[0], what))
+    if pids:  # started but not yet holding its lock (a worker takes it first thing)
+        raise RunLocked(f"run {store.run_id} is still running (worker pid {', '.join(map(str, pids))}): one "
+                        f"writer per run, so {what} is refused. Wait for it, or cancel it first "
+                        f"(confconsole cancel {store.run_id}).")
 
 
 def clear_results(store: RunStore) -> None:
@@ -187,6 +204,7 @@ def clear_results(store: RunStore) -> None:
 def reopen(store: RunStore) -> None:
     """A finished, interrupted or cancelled run back to `queued`, ready for workers."""
     (store.dir / ".finalizing").unlink(missing_ok=True)
+    store.clear_stale_tmp()  # half-written temporaries of a killed worker (never read: renames are atomic)
     store.update_manifest(reopen=True, status="queued", resumed=store.manifest().get("resumed", 0) + 1, error=None)
 
 

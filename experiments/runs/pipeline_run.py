@@ -14,7 +14,7 @@ from typing import Any
 
 from experiments.runs.context import Cancelled, StageContext
 from experiments.runs.pipeline import Instance, PipelineSpec, plan
-from experiments.runs.store import RunStore, pid_alive
+from experiments.runs.store import RunStore, live_pids, pid_alive, proc_start
 
 POLL_S = 0.5
 
@@ -95,7 +95,7 @@ def _drive(step: RunStore, ctx: StageContext, registry: Any) -> str:
     from experiments.runs.worker import run_attempt
 
     manifest = step.manifest()
-    live = [p for p in manifest.get("pids") or [] if pid_alive(p) and p != os.getpid()]
+    live = [p for p in live_pids(manifest) if p != os.getpid()]
     if manifest.get("status") in ("running", "queued") and live:
         return _wait(step, live)  # the pipeline's worker was killed, the step's own workers were not
     spec = registry.from_toml(step.spec_text())
@@ -108,7 +108,7 @@ def _drive(step: RunStore, ctx: StageContext, registry: Any) -> str:
         except Cancelled:
             jobs.cancel_store(step)
             raise
-    step.update_manifest(status="queued", pids=[os.getpid()], workers=1)
+    step.update_manifest(status="queued", pids=[os.getpid()], pid_starts=[proc_start(os.getpid())], workers=1)
     run_attempt(step, registry, home=ctx.home)
     return step.effective_status()
 

@@ -65,12 +65,35 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def proc_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/PID/stat field 22); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[-1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def same_process(pid: int | None, start: int | None) -> bool:
+    """Is `pid` still the process that was recorded? A dead pid, or one reused by a newer process, is not."""
+    if not pid_alive(pid):
+        return False
+    now = proc_start(pid) if start is not None else None
+    return now is None or now == start
+
+
+def live_pids(manifest: dict[str, Any]) -> list[int]:
+    """The run's worker pids that are still those workers (`pid_starts` tells a reused pid from the worker)."""
+    pids = manifest.get("pids") or []
+    starts = manifest.get("pid_starts") or []
+    return [p for i, p in enumerate(pids) if same_process(p, starts[i] if i < len(starts) else None)]
+
+
 def status_of(manifest: dict[str, Any]) -> str:
     """Manifest status, but a `running` run whose workers are all gone reads as `interrupted`."""
     status = str(manifest.get("status", "queued"))
     if status in ("running", "queued"):
-        pids = manifest.get("pids") or []
-        if pids and not any(pid_alive(p) for p in pids):
+        if manifest.get("pids") and not live_pids(manifest):
             return "interrupted"
     return status
 
@@ -104,8 +127,9 @@ class RunStore:
                run_id: str | None = None, extra: dict[str, Any] | None = None) -> RunStore:
         run_id = run_id or new_run_id(stage)
         run_dir = locations.runs_dir(home) / run_id
-        (run_dir / "chunks").mkdir(parents=True)
-        (run_dir / "outputs").mkdir()
+        for path in (run_dir, run_dir / "chunks", run_dir / "outputs"):
+            path.mkdir(mode=0o700)
+            path.chmod(0o700)  # user-only whatever the umask: prompts, answers and logs are the user's data
         store = cls(run_dir)
         write_text_atomic(store.spec_path, spec_toml)
         now = time.time()
@@ -203,7 +227,7 @@ class RunStore:
         """
         import fcntl
 
-        with open(self.dir / ".manifest.lock", "a") as lock:
+        with os.fdopen(os.open(self.dir / ".manifest.lock", os.O_WRONLY | os.O_CREAT, 0o600)) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             manifest = self._read_manifest()
             if "status" in changes and not status_may_move(manifest.get("status"), changes["status"], reopen):
@@ -216,6 +240,22 @@ class RunStore:
             manifest["updated"] = time.time()
             self.write_manifest(manifest)
             return manifest
+
+    def add_counts(self, key: str, deltas: dict[str, int]) -> dict[str, int]:
+        """Add to the counters under manifest[key] (read-modify-write under the lock): totals that several
+        workers and every attempt of a run add to, such as retries per reason."""
+        import fcntl
+
+        with os.fdopen(os.open(self.dir / ".manifest.lock", os.O_WRONLY | os.O_CREAT, 0o600)) as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            manifest = self._read_manifest()
+            counters = dict(manifest.get(key) or {})
+            for name, value in deltas.items():
+                counters[name] = int(counters.get(name, 0)) + int(value)
+            manifest[key] = counters
+            manifest["updated"] = time.time()
+            self.write_manifest(manifest)
+            return counters
 
     def effective_status(self, manifest: dict[str, Any] | None = None) -> str:
         return status_of(manifest if manifest is not None else self.manifest())
@@ -261,7 +301,7 @@ class RunStore:
 
     def clear_chunks(self) -> None:
         shutil.rmtree(self.chunks_dir, ignore_errors=True)
-        self.chunks_dir.mkdir()
+        self.chunks_dir.mkdir(mode=0o700)
         self.errors_path.unlink(missing_ok=True)
 
     # -- errors -------------------------------------------------------------------------------------------
@@ -277,6 +317,15 @@ class RunStore:
         return list(seen.values())
 
     # -- outputs -------------------------------------------------------------------------------------------
+    def clear_stale_tmp(self) -> int:
+        """Remove the temporary files of atomic writes a killed worker left behind (no writer may be live)."""
+        removed = 0
+        for folder in (self.chunks_dir, self.outputs_dir):  # not the manifest's: a launcher may be writing it
+            for path in folder.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def output_path(self, name: str) -> Path:
-        self.outputs_dir.mkdir(exist_ok=True)
+        self.outputs_dir.mkdir(mode=0o700, exist_ok=True)
         return self.outputs_dir / name

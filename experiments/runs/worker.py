@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from experiments.runs.context import Cancelled, StageContext
-from experiments.runs.emit import Emitter
+from experiments.runs.emit import Emitter, arm_failpoint
 from experiments.runs.events import RunStatus
+from experiments.runs.lock import RunLock, RunLocked
 from experiments.runs.registry import Registry, load_registry
 from experiments.runs.store import RunStore
+
+REFUSED = 3  # exit status of a worker refused because another one holds the run
 
 
 def _raise_cancelled(signum: int, frame: Any) -> None:
@@ -66,7 +69,16 @@ def run_worker(run_dir: Path, registry: Registry, worker: int = 0, workers: int 
 def run_attempt(store: RunStore, registry: Registry, worker: int = 0, workers: int = 1,
                 home: Path | None = None) -> int:
     """One attempt at a run in this process: its stage's `run`, then `finalize` by the last worker standing.
-    Returns 0 (ran), 1 (cancelled or nothing to do) or 2 (failed); the manifest says which."""
+    Returns 0 (ran), 1 (cancelled or nothing to do) or 2 (failed); the manifest says which. Holds the run's lock
+    for its worker slot throughout; raises RunLocked, having written nothing, when a live worker holds it."""
+    with RunLock(store.dir, worker) as lock:
+        if lock.recovered:
+            Emitter(store.events_path, store.run_id, worker).log(
+                f"recovered the lock of a dead writer: {lock.recovered.describe()}", "warning")
+        return _attempt(store, registry, worker, workers, home)
+
+
+def _attempt(store: RunStore, registry: Registry, worker: int, workers: int, home: Path | None) -> int:
     spec = registry.from_toml(store.spec_text())
     emit = Emitter(store.events_path, store.run_id, worker)
     ctx = StageContext(store=store, emit=emit, worker=worker, num_workers=workers, home=home)
@@ -98,7 +110,8 @@ def finalize(spec: Any, ctx: StageContext, registry: Registry) -> None:
     try:
         summary = finalizer(spec, ctx) if finalizer else {}
         counts = {"records": store.record_count(), "errors": len(store.errors()),
-                  "chunks_done": len(store.done_chunks())}
+                  "chunks_done": len(store.done_chunks()),
+                  "retries": sum((store.manifest().get("retries") or {}).values())}
         set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts)
     finally:
         (store.dir / ".finalizing").unlink(missing_ok=True)
@@ -112,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args(argv)
-    return run_worker(args.run_dir, load_registry(args.registry), args.worker, args.workers, args.home)
+    os.umask(0o077)  # everything a run writes (parquet, checkpoints, adapters, logs) is the user's alone
+    arm_failpoint()  # the fault suite's kill points (tests/faults); inert unless its variable is set
+    try:
+        return run_worker(args.run_dir, load_registry(args.registry), args.worker, args.workers, args.home)
+    except RunLocked as exc:
+        print(f"confconsole worker: {exc}", file=sys.stderr)
+        return REFUSED
 
 
 if __name__ == "__main__":

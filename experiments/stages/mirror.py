@@ -16,7 +16,8 @@ def map_chunks(source: RunStore, ctx: StageContext, compute: Callable[[list[dict
     """Write `compute(input chunk i)` as chunk i for this worker's input chunks that are not done yet."""
     store, emit = ctx.store, ctx.emit
     total = source.record_count()
-    store.update_manifest(inputs=inputs or [source.run_id], counts={"expected_records": total})
+    store.update_manifest(inputs=inputs or [source.run_id], counts={"expected_records": total},
+                          chunks_in_flight=1)  # one chunk at a time: a kill -9 loses at most that one
     done = 0
     for i in source.done_chunks():
         if not ctx.owns(i):

@@ -185,8 +185,18 @@ def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:
         ("created", age(manifest.get("created"))),
         ("error", str(manifest.get("error") or "")),
         ("layout", str(manifest.get("layout_warning") or "")),
+        ("retries", retries_text(manifest)),
     ]
     return [(k, v) for k, v in fields if v]
+
+
+def retries_text(manifest: dict[str, Any]) -> str:
+    """`7 (http_429 4, timeout 3)`: the run's API retries per reason, all attempts together; "" when none."""
+    counts = {k: int(v) for k, v in (manifest.get("retries") or {}).items() if v}
+    if not counts:
+        return ""
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{sum(counts.values())} ({parts})"
 
 
 def progress_line(state: RunState, status: str | None = None) -> str:

@@ -28,7 +28,7 @@ def run(spec: GradingSpec, ctx: StageContext) -> None:
         if i not in todo:
             emit.chunk(i, "skipped")
     total = source.record_count()
-    store.update_manifest(counts={"expected_records": total})
+    store.update_manifest(counts={"expected_records": total}, chunks_in_flight=1)  # one chunk at a time
     done = store.record_count()
     emit.log(f"grading {total} records of {source.run_id} ({len(todo)} chunks to do)")
     emit.progress(done, total, unit="answers", force=True)

@@ -70,28 +70,31 @@ def run(spec: GuidedSpec, ctx: StageContext) -> None:
     cells = spec.cells()
     total = len(examples) * spec.n * len(cells)
     store.update_manifest(counts={"examples": len(examples), "cells": len(cells), "expected_records": total,
-                                  "chunks_total": len(cells) * len(blocks)})
+                                  "chunks_total": len(cells) * len(blocks)}, chunks_in_flight=1)
     emit.log(f"{len(examples)} questions x {spec.n} x {len(cells)} cells {cells}; {len(blocks)} blocks per cell")
     sessions = Sessions(spec, ctx)
     from experiments.grading import GradingPool
+    from experiments.grading.pool import prestart
 
+    prestart()  # the graders load in their own process while the models load here
+    pool = GradingPool(workers=1, timeout=10.0)  # its worker starts at the first grade
     try:
-        with GradingPool(workers=1, timeout=10.0) as pool:
-            for ci, cell in enumerate(cells):
-                for bi, block in enumerate(blocks):
-                    index = ci * len(blocks) + bi
-                    if not ctx.owns(index):
-                        continue
-                    if store.chunk_done(index):
-                        emit.chunk(index, "skipped", len(block) * spec.n)
-                        continue
-                    records = run_block(spec, ctx, sessions, cell, block, index, pool)
-                    emit.chunk(index, "computed", store.write_chunk(index, records))
-                    emit.progress(store.record_count(), total, unit="answers")
-                indices = [ci * len(blocks) + b for b in range(len(blocks))]
-                if all(store.chunk_done(i) for i in indices):
-                    publish_cell(ctx, cell, indices)
+        for ci, cell in enumerate(cells):
+            for bi, block in enumerate(blocks):
+                index = ci * len(blocks) + bi
+                if not ctx.owns(index):
+                    continue
+                if store.chunk_done(index):
+                    emit.chunk(index, "skipped", len(block) * spec.n)
+                    continue
+                records = run_block(spec, ctx, sessions, cell, block, index, pool)
+                emit.chunk(index, "computed", store.write_chunk(index, records))
+                emit.progress(store.record_count(), total, unit="answers")
+            indices = [ci * len(blocks) + b for b in range(len(blocks))]
+            if all(store.chunk_done(i) for i in indices):
+                publish_cell(ctx, cell, indices)
     finally:
+        pool.close()
         emit.flush()
         sessions.close()
     emit.progress(store.record_count(), total, unit="answers", force=True)

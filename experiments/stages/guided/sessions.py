@@ -23,10 +23,12 @@ def open_session(backend: BackendSpec, model: str, ctx: Any, role: str, attentio
         session = VLLMSession(model, **options)
     elif backend.kind == "openai_compat":
         from backends.guided.served_session import OpenAICompatSession
+        from experiments.engines import RetryRecorder
 
         if backend.server == "local":
             options["base_url"] = ctx.start_local_server(model, backend.server_args)
             model = ctx.served_model or model
+        options.setdefault("on_retry", RetryRecorder(ctx))
         session = OpenAICompatSession(model=model, **options)
     else:
         raise ValueError(f"guided decoding has no {backend.kind!r} session; use hf, vllm or openai_compat")

@@ -1,6 +1,7 @@
 """LLM judging: an inference (or graded) run's records -> JSON verdicts from a judge model, usage and cost.
 
-Chunks mirror the input run's chunks (resume skips done ones). Requests stream through one `Generator` in
+Chunks mirror the input run's chunks (resume skips done ones) and are judged `chunks_in_flight` at a time (the
+manifest records the bound: a kill -9 loses at most those). Requests stream through one `Generator` in
 rounds: round 0 asks every pending record; a record whose verdict doesn't parse is re-asked (the bad reply
 shown back, temperature bumped) in the next round, up to `parse_retries` times, then kept as `invalid_json`
 with an `invalid_verdict` error: it is never counted as right or wrong. Structured output (a JSON schema) is
@@ -258,12 +259,16 @@ def run(spec: JudgingSpec, ctx: StageContext) -> None:
     if not plan:
         return
     judge = Judge(spec, ctx, price, total, done)
+    per_chunk = max((len(items) for _, _, items in plan), default=1)
+    step = spec.chunks_in_flight(per_chunk)
+    store.update_manifest(chunks_in_flight=step)
     try:
-        queue: list[Item] = []
-        for index, kept, items in plan:
-            judge.add_chunk(index, kept, items)
-            queue += items
-        judge.judge(queue)
+        for start in range(0, len(plan), step):  # a window's chunks are written before the next one starts
+            queue: list[Item] = []
+            for index, kept, items in plan[start:start + step]:
+                judge.add_chunk(index, kept, items)
+                queue += items
+            judge.judge(queue)
     finally:
         judge.metrics(force=True)
         judge.close()

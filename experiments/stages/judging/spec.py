@@ -23,4 +23,12 @@ class JudgingSpec(BaseSpec):
     structured_output: bool = Field(True, description="ask for a JSON schema where the server supports it")
     structured_format: Literal["response_format", "structured_outputs"] = "response_format"  # OpenAI / vLLM
     chunk_size: int = Field(32, ge=1)
+    max_chunks_in_flight: int | None = Field(None, ge=1, description="chunks judged at once (a kill -9 loses at "
+                                             "most these); empty = enough for 4 x num_workers records")
+
+    def chunks_in_flight(self, records_per_chunk: int) -> int:
+        """The bound on chunks in flight: the spec's, or enough whole chunks to keep num_workers requests busy."""
+        if self.max_chunks_in_flight is not None:
+            return self.max_chunks_in_flight
+        return max(1, -(-4 * self.num_workers // max(1, records_per_chunk)))
     prices: dict[str, list[float]] = Field(default_factory=dict, description="model -> [$/1M in, $/1M out]")

@@ -21,7 +21,8 @@ def run(spec: SFTSpec, ctx: StageContext) -> None:
     from experiments.stages.sft import data as sft_data
 
     store, emit = ctx.store, ctx.emit
-    store.update_manifest(counts={"chunks_target": 1})
+    # a kill -9 loses at most the steps since the last checkpoint: resume continues from it
+    store.update_manifest(counts={"chunks_target": 1}, steps_in_flight=spec.save_steps)
     if store.chunk_done(0):
         emit.chunk(0, "skipped")
         return
