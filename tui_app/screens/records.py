@@ -26,6 +26,7 @@ from experiments.views.records import (
     verdict,
     verdict_counts,
 )
+from experiments.views.verdicts import VerdictOverlay, overlay_for
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.detail import RecordDetail
 from tui_app.widgets.status import VERDICT_STYLES
@@ -59,9 +60,12 @@ class RecordsScreen(ConsoleScreen):
         self.pager: RecordPager | None = None
         self._loading: RecordPager | None = None
         self._search_timer: Timer | None = None
+        self.overlay: VerdictOverlay | None = None
+        self._overlay_ready = False
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("", id="records-note", markup=False)
         with Horizontal(id="filter-bar"):
             yield Static("", id="filter-label")
             yield Input(placeholder="search question / response  (/)", id="search")
@@ -77,6 +81,23 @@ class RecordsScreen(ConsoleScreen):
         for column in RECORD_COLUMNS:
             table.add_column(column, key=column)
         table.focus()
+        self.query_one("#records-note", Static).display = False
+        self._find_overlay()
+
+    @work(thread=True, exit_on_error=False, name="find verdicts", group="records")
+    def _find_overlay(self) -> None:
+        overlay = overlay_for(self.store, self.console.home)
+        self.app.call_from_thread(self._set_overlay, overlay)
+
+    def _set_overlay(self, overlay: VerdictOverlay | None) -> None:
+        """An inference run's records show the verdicts of the runs that read it (or say there are none)."""
+        if not self.is_attached:
+            return
+        self.overlay, self._overlay_ready = overlay, True
+        note = self.query_one("#records-note", Static)
+        note.display = overlay is not None
+        if overlay is not None:
+            note.update(overlay.note())
         self.reload()
         self._count()
 
@@ -86,7 +107,7 @@ class RecordsScreen(ConsoleScreen):
         self.rows = []
         self.query_one("#records", DataTable).clear()
         self.query_one("#detail", RecordDetail).show(None)
-        self.pager = RecordPager(self.store, self.which, self.query_text)
+        self.pager = RecordPager(self.store, self.which, self.query_text, self.overlay)
         self._loading = None
         self.load_more()
 
@@ -124,7 +145,8 @@ class RecordsScreen(ConsoleScreen):
     @work(thread=True, exit_on_error=False, name="count records", group="records-count")
     def _count(self) -> None:
         worker = get_current_worker()  # a whole-run scan: stop early when the screen is left
-        counts = verdict_counts(takewhile(lambda _: not worker.is_cancelled, iter_matching(self.store)))
+        records = iter_matching(self.store, overlay=self.overlay)
+        counts = verdict_counts(takewhile(lambda _: not worker.is_cancelled, records))
         if not worker.is_cancelled:
             self.app.call_from_thread(self._set_counts, counts)
 
@@ -183,19 +205,25 @@ class RecordsScreen(ConsoleScreen):
 
     # -- actions ------------------------------------------------------------------------------------------
     def action_filter(self, which: str) -> None:
+        if which == self.which:  # pressing the same key again re-reads: new chunks of a running run show up
+            self.notify(f"re-reading the {which} records", timeout=2)
         self.which = which
-        self.reload()  # pressing the same key again re-reads: new chunks of a running run show up
+        self.reload()
 
     def action_reload(self) -> None:
-        """Re-read from the first chunk (a running run has written more) and recount the verdicts."""
+        """Re-read from the first chunk (a running run has written more), look for verdicts again, recount."""
         self.counts = None
-        self.reload()
-        self._count()
+        self.notify(f"reloading the records of {self.store.run_id}", timeout=2)
+        self._find_overlay()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
 
     def action_more(self) -> None:
+        pager = self.pager
+        if pager is not None and pager.exhausted:
+            self.notify(f"all {len(self.rows)} matching records are shown", timeout=3)
+            return
         self.load_more()
 
     def action_back(self) -> None:

@@ -19,4 +19,4 @@ class TaggingSpec(BaseSpec):
     verdict: Literal["auto", "rule", "judge"] = Field("auto", description="auto: the rule verdict, else the judge's")
     incorrect_ratio: float | None = Field(None, ge=0, description="Self-REF-style: keep this many incorrect "
                                           "examples per correct one (None keeps all)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the incorrect_ratio subsample")
