@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Collapsible, Input, Select, Static
+from textual.widgets._collapsible import CollapsibleTitle
 
 from experiments.stages.form import FieldDescriptor, leaves
 
@@ -64,6 +65,10 @@ class SpecForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield from self._fields(self.descriptors)
+
+    def on_mount(self) -> None:
+        for title in self.query(CollapsibleTitle):  # tab goes field to field; a click folds a section
+            title.can_focus = False
 
     def _fields(self, descriptors: Iterable[FieldDescriptor]) -> ComposeResult:
         """Two widgets per field (a label that also carries help and error, then the input): the inference form
