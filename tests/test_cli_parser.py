@@ -207,3 +207,23 @@ def test_progress_prints_a_line_only_when_it_changes(tmp_path: Path, monkeypatch
     lines = [line for line in capsys.readouterr().out.splitlines() if "/20 samples" in line]
     counts = [re.search(r"(\d+)/20", line).group(1) for line in lines]
     assert counts == sorted(set(counts), key=counts.index) and counts[-1] == "20", lines
+
+
+def test_tab_completion_answers_from_the_parser() -> None:
+    """argcomplete through the console script: commands and generated flags complete."""
+    import os
+    import subprocess
+    import sys
+
+    def complete(line: str) -> str:
+        env = {**os.environ, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": " ", "COMP_LINE": line,
+               "COMP_POINT": str(len(line)), "PYTHONPATH": str(ROOT)}
+        script = f'"{sys.executable}" -m tui_app.entry 8>&1 9>/dev/null'  # argcomplete answers on fd 8
+        done = subprocess.run(["bash", "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+        return done.stdout
+
+    assert complete("confconsole gu").split() == ["guided"]
+    assert "--max-tokens" in complete("confconsole infer --max-t").split()
+    code, out, _ = cli("completion", "bash")
+    assert code == 0 and "confconsole" in out
