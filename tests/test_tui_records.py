@@ -200,3 +200,16 @@ async def test_g_reloads_chunks_written_meanwhile(home):
         await settle(pilot)
         assert rows(screen) == 6
         assert "all 6" in str(screen.query_one("#filter-label").render())
+
+
+def test_a_pipeline_step_waiting_for_its_grader_says_so(home):
+    from experiments.views.verdicts import overlay_for
+
+    pipeline = RunStore.create('stage = "pipeline"\n[[steps]]\nname = "infer"\nstage = "inference"\n'
+                               '[[steps]]\nname = "grade"\nstage = "grading"\n', "pipeline", home,
+                               run_id="pipeline-20260528-230000-pppp")
+    pipeline.update_manifest(step_order=["infer", "grade"])
+    answers = make_run(home, "inference-20260528-230001-qqqq", records=sample_records(3, graded=False),
+                       extra={"pipeline": pipeline.run_id, "step": "infer"})
+    note = overlay_for(answers, home).note()
+    assert note.startswith("no verdicts yet: step grade of pipeline-20260528-230000-pppp has not run yet")

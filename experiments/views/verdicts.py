@@ -24,6 +24,7 @@ class VerdictOverlay:
 
     store: RunStore
     sources: list[RunStore] = field(default_factory=list)
+    pending: str = ""  # a later step of this run's pipeline that will add verdicts
 
     def merge(self, index: int, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Chunk `index` of the answers with each reader's fields added where the answer has none."""
@@ -37,6 +38,8 @@ class VerdictOverlay:
 
     def note(self) -> str:
         """One line over the records: where their verdicts come from, or why there are none and what to do."""
+        if not self.sources and self.pending:
+            return (f"no verdicts yet: {self.pending} has not run yet; they show here once it has (g re-reads)")
         if not self.sources:
             return (f"no verdicts: {self.store.run_id} holds answers only and no grading or judging run reads it "
                     f"yet (launch one: n, stage grading, input_run {self.store.run_id}; or `confconsole grade "
@@ -74,4 +77,31 @@ def overlay_for(store: RunStore, home: str | os.PathLike[str] | None = None) -> 
         if taggers:
             sources.append(taggers[0])
             break
-    return VerdictOverlay(store, sources)
+    return VerdictOverlay(store, sources, "" if sources else _pending_step(store, home))
+
+
+def _pending_step(store: RunStore, home: str | os.PathLike[str] | None) -> str:
+    """`step grading of pipeline-...` when this run's pipeline will grade or judge it later."""
+    from experiments.runs.lineage import parent_pipeline
+
+    pipeline = parent_pipeline(store, home)
+    if pipeline is None:
+        return ""
+    manifest = pipeline.manifest()
+    order = list(manifest.get("step_order") or [])
+    mine = store.manifest().get("step")
+    later = order[order.index(mine) + 1:] if mine in order else order
+    spec_steps = {s.get("name"): s.get("stage") for s in _steps_of(pipeline)}
+    for name in later:
+        if spec_steps.get(name) in VERDICT_STAGES:
+            return f"step {name} of {pipeline.run_id}"
+    return ""
+
+
+def _steps_of(pipeline: RunStore) -> list[dict[str, Any]]:
+    import tomllib
+
+    try:
+        return list(tomllib.loads(pipeline.spec_text()).get("steps") or [])
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
