@@ -74,8 +74,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def formats_text() -> str:
+    import textwrap
+
     width = max(len(n) for n in FORMATS) + 2
-    lines = [f"  {name:<{width}}{fmt.help}" for name, fmt in FORMATS.items()]
+    lines = [textwrap.fill(fmt.help, 110, initial_indent=f"  {name:<{width}}", subsequent_indent=" " * (width + 2))
+             for name, fmt in FORMATS.items()]
     return "Write runs to files. Formats:\n" + "\n".join(lines)
 
 
