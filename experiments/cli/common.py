@@ -126,8 +126,3 @@ def summary_line(manifest: dict[str, Any], state: Any) -> str:
     if load is not None:
         parts.append(f"model load {load:.1f}s")
     return ", ".join(parts)
-
-
-def engine_options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    """Backend options from the CLI flags that were given (`base_url`, `batch_size`, `api_key_env`, ...)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name, None)}

@@ -102,16 +102,6 @@ class SpecArgs:
                 data[name] = merged(default.model_dump(), data[name])
         return data
 
-    def given(self, args: argparse.Namespace, key: str) -> bool:
-        return hasattr(args, DEST + key)
-
-    def spec(self, args: argparse.Namespace, title: Callable[[dict[str, Any]], str] | None = None) -> Any:
-        """The validated spec (a clear SpecError names every bad field); `title` makes one when none was given."""
-        data = self.build(args)
-        if title is not None and not data.get("title"):
-            data["title"] = title(data)
-        return STAGES.parse(data)
-
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
