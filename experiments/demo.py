@@ -74,7 +74,7 @@ def loop_spec(train: int = LOOP_TRAIN, heldout: int = LOOP_HELDOUT, model: str =
             {"name": "tag", "stage": "tagging", "inputs": ["grade"]},
             {"name": "sft", "stage": "sft", "inputs": ["tag"], "model": model, "max_steps": sft_steps,
              "epochs": 100, "lr": sft_lr, "batch_size": 8, "max_length": 128, "save_steps": 40,
-             "lr_scheduler": "constant", "val_fraction": 0.1},
+             "lr_scheduler": "constant"},
             {"name": "eval", "stage": "evaluation", "inputs": {"adapter": "sft"}, "model": model,
              "chunk_size": 25, "backend": backend,
              "dataset": {"source": DEMO_SOURCE, "offset": LOOP_HELDOUT_OFFSET, "limit": heldout, **prompt},

@@ -84,7 +84,7 @@ def readme_commands() -> set[str]:
     `confconsole`, and each `| alternative` on such a line (`runs [--json] | show RUN`)."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Headless commands", 1)[1].split("\n## ", 1)[0]
-    listed = {name for _, name, _ in command_rows(build_parser())}
+    listed = {name.split(" (")[0] for _, name, _ in command_rows(build_parser())}
     found = set()
     for block in re.findall(r"```bash\n(.*?)```", section, re.S):
         for line in block.splitlines():
@@ -101,7 +101,7 @@ def readme_commands() -> set[str]:
 
 
 def test_readme_command_list_matches_help() -> None:
-    listed = {name for _, name, _ in command_rows(build_parser())}
+    listed = {name.split(" (")[0] for _, name, _ in command_rows(build_parser())}
     named = readme_commands()
     assert named - listed == set(), f"README names commands --help does not list: {named - listed}"
     assert listed - named == set(), f"--help lists commands the README does not name: {listed - named}"

@@ -9,6 +9,7 @@ import pytest
 from experiments import api
 from experiments.datasets.base import DatasetSpec
 from experiments.runs.jobs import worker_groups
+from experiments.runs.lineage import chain
 from experiments.runs.store import RunStore, pid_alive
 from experiments.specs import BackendSpec, SamplingSpec
 from experiments.stages.inference.spec import InferenceSpec
@@ -25,8 +26,8 @@ def run_done(spec: InferenceSpec, home: Path, timeout: float = 300) -> RunStore:
     run_id = api.launch(spec, home)
     status = api.wait(run_id, home, timeout=timeout)
     store = RunStore.open(run_id, home)
-    assert status == "done", store.log_path.read_text()[-3000:]
-    return store
+    assert status == "done", (store.manifest().get("error"), store.log_path.read_text()[-3000:])
+    return chain(run_id, home)[0]  # a spec with `then` runs as a pipeline: its first step is the inference run
 
 
 @pytest.mark.vllm

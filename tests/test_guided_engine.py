@@ -96,7 +96,11 @@ def test_cache_reuse_matches_full_reencode(models: dict[str, str], policy_name: 
         probe = Recording(make_policy("never"))
         GuidedLoop(base, oracle, probe, GuidedParams(c=4, k=3, step_size=4, max_new_tokens=20)).run(PROMPTS)
         values = sorted(s["entropy"] for _, _, _, s, _ in probe.seen)
-        threshold = values[len(values) // 2]
+        # the middle of the widest gap in the middle half: never equal to an entropy either side computes (a
+        # batched, cached forward and the one-row reference differ in the last float bits)
+        middle = values[len(values) // 4: 3 * len(values) // 4 + 1]
+        lo, hi = max(zip(middle, middle[1:], strict=False), key=lambda pair: pair[1] - pair[0])
+        threshold = (lo + hi) / 2
     policy = Recording(make_policy(policy_name, threshold=threshold))
     seqs = GuidedLoop(base, oracle, policy, params).run(PROMPTS)
     assert base.forward_calls and oracle.forward_calls

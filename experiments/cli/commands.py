@@ -101,13 +101,14 @@ def command_rows(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[
     if sub is None:
         return
     helps = {a.dest: a.help or "" for a in sub._choices_actions}
+    shown = {a.dest: a.metavar or a.dest for a in sub._choices_actions}  # `run (pipeline)`: with its aliases
     for name, group in _groups(sub).items():
         child = sub.choices[name]
         nested = _subparsers(child)
         if nested is not None and _groups(nested):
             yield from command_rows(child, f"{prefix}{name} ")
         else:
-            yield group, f"{prefix}{name}", helps.get(name, "")
+            yield group, f"{prefix}{shown.get(name, name)}", helps.get(name, "")
 
 
 def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...],

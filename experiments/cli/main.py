@@ -19,7 +19,7 @@ from experiments.textsafe import inert
 # Command modules that belong to no stage. Stage commands come from the registry. A module that fails to import
 # fails the CLI loudly: a broken module must never silently lose its commands.
 CORE_COMMAND_MODULES = ("experiments.cli.demo_cmd", "experiments.cli.manage", "experiments.datasets.cli",
-                        "experiments.cli.exports", "experiments.cli.engines")
+                        "experiments.cli.exports", "experiments.cli.reports", "experiments.cli.engines")
 
 EXAMPLES = """\
 examples:

@@ -39,9 +39,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     from tabulate import tabulate
 
-    table = [[r.id, r.stage, r.status, r.progress, *r.cells()[1:4], inert(r.title)[:48]] for r in rows]
-    print(tabulate(table, headers=["id", "stage", "status", "progress", "records", "errors", "created", "title"],
-                   tablefmt="simple", disable_numparse=True))
+    table = [[r.label, r.stage, r.status, r.progress, *r.cells()[1:5], inert(r.title)[:48]] for r in rows]
+    print(tabulate(table, headers=["id", "stage", "status", "progress", "records", "errors", "result", "created",
+                                   "title"], tablefmt="simple", disable_numparse=True))
     return 0
 
 
@@ -132,8 +132,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("run", help=RUN_HELP)
     p.set_defaults(func=cmd_cancel)
     p = add_command(sub, "run", group="run", help="launch any stage, or a pipeline, from a spec TOML file",
-                    description="Launch a run from a spec file (`stage = \"...\"` and that stage's fields, or "
-                    "`stage = \"pipeline\"` with steps). Unknown keys are refused with the nearest valid name.")
-    p.add_argument("spec", metavar="SPEC.toml", help="the spec file")
+                    aliases=["pipeline"], description="Launch a run from a spec file (`stage = \"...\"` and "
+                    "that stage's fields, or `stage = \"pipeline\"` with [[steps]]; `confconsole pipeline "
+                    "SPEC` is the same command). Unknown keys are refused with the nearest valid name.")
+    p.add_argument("spec", metavar="SPEC.toml", help="the spec file (stage = \"...\", or stage = \"pipeline\" "
+                   "with [[steps]])")
     add_follow_args(p)
     p.set_defaults(func=cmd_launch)

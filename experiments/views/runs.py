@@ -6,7 +6,7 @@ Plain Python, no Textual: screens call these from thread workers and only render
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from experiments.runs.state import EventTail, RunState, age, format_eta
@@ -28,6 +28,9 @@ def progress_text(done: int | None, total: int | None, unit: str = "") -> str:
 
 @dataclass(frozen=True)
 class RunRow:
+    """One line of the runs table. A pipeline's steps follow it with `depth` 1 and their `step` name; a step whose
+    run does not exist yet has the id `<pipeline>/<step>` and status `pending`."""
+
     id: str
     stage: str
     status: str
@@ -36,10 +39,19 @@ class RunRow:
     errors: int | None
     created: str
     title: str
+    metric: str = ""
+    depth: int = 0
+    step: str = ""
+    run_id: str = ""  # the run to open ("" for a pending step)
 
     def cells(self) -> tuple[str, ...]:
         """Everything but the status, as display strings, in column order after the status."""
-        return (self.progress, _num(self.records), _num(self.errors), self.created, self.title)
+        return (self.progress, _num(self.records), _num(self.errors), self.metric, self.created, self.title)
+
+    @property
+    def label(self) -> str:
+        """The id column: a step shows as a branch of its pipeline."""
+        return f"  └ {self.step}" if self.depth else self.id
 
 
 def _num(value: int | None) -> str:
@@ -61,17 +73,40 @@ class RunsIndex:
         return state
 
     def rows(self) -> list[RunRow]:
+        """Newest first; each pipeline followed by its steps in order (a step is never listed twice)."""
+        stores = RunStore.list(self.home)
+        by_id = {s.run_id: s for s in stores}
+        manifests = {s.run_id: s.manifest() for s in stores}
+        nested = {rid for rid, m in manifests.items() if m.get("pipeline") in by_id}
         rows = []
-        seen = set()
-        for store in RunStore.list(self.home):
-            seen.add(store.run_id)
-            rows.append(self.row(store))
-        for gone in set(self._live) - seen:
+        for store in stores:
+            if store.run_id in nested:
+                continue
+            rows.append(self.row(store, manifests[store.run_id]))
+            if manifests[store.run_id].get("stage") == "pipeline":
+                rows += self.step_rows(store.run_id, manifests[store.run_id], by_id, manifests)
+        for gone in set(self._live) - set(by_id):
             del self._live[gone]
         return rows
 
-    def row(self, store: RunStore) -> RunRow:
-        manifest = store.manifest()
+    def step_rows(self, pipeline: str, manifest: dict[str, Any], by_id: dict[str, RunStore],
+                  manifests: dict[str, dict[str, Any]]) -> list[RunRow]:
+        steps = manifest.get("steps") or {}
+        out = []
+        for name in manifest.get("step_order") or []:
+            info = steps.get(name) or {}
+            run_id = str(info.get("run_id") or "")
+            if run_id in by_id:
+                row = self.row(by_id[run_id], manifests[run_id])
+                out.append(replace(row, depth=1, step=name, title=run_id))
+            else:
+                out.append(RunRow(id=f"{pipeline}/{name}", stage=str(info.get("stage", "")), status="pending",
+                                  progress="", records=None, errors=None, created="", title="not started yet",
+                                  depth=1, step=name))
+        return out
+
+    def row(self, store: RunStore, manifest: dict[str, Any] | None = None) -> RunRow:
+        manifest = manifest if manifest is not None else store.manifest()
         status = status_of(manifest)
         counts = manifest.get("counts") or {}
         records = counts.get("records")
@@ -97,7 +132,49 @@ class RunsIndex:
                 errors = state.error_count
         return RunRow(id=store.run_id, stage=str(manifest.get("stage", "")), status=status, progress=progress,
                       records=records, errors=errors, created=age(manifest.get("created")),
-                      title=str(manifest.get("title", "")))
+                      title=str(manifest.get("title", "")), metric=key_metric(manifest), run_id=store.run_id)
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) else "-"
+
+
+def overall_accuracy(rows: list[dict[str, Any]]) -> float | None:
+    """Correct over graded, summed over an accuracy table's (model, domain) rows."""
+    graded = sum(int(r.get("graded") or 0) for r in rows)
+    return sum(int(r.get("correct") or 0) for r in rows) / graded if graded else None
+
+
+def key_metric(manifest: dict[str, Any]) -> str:
+    """The one figure a finished run is known by, per stage (the runs table and a pipeline's tree)."""
+    summary = manifest.get("summary") or {}
+    stage = manifest.get("stage")
+    if not summary:
+        return ""
+    if stage == "pipeline":
+        steps = summary.get("steps") or []
+        return f"{sum(1 for s in steps if s.get('status') == 'done')}/{len(steps)} steps"
+    if stage == "evaluation":
+        auroc = summary.get("auroc")
+        return (f"cal {_pct(summary.get('calibration_accuracy'))} · AUROC "
+                f"{'-' if auroc is None else f'{auroc:.2f}'}")
+    if stage == "delegation":
+        rows = summary.get("performance") or []
+        best = max((r for r in rows if r.get("accuracy") is not None), key=lambda r: r["accuracy"], default=None)
+        return f"best {_pct(best['accuracy'])} ({best['system'][:24]})" if best else ""
+    if stage == "sft":
+        loss, val = summary.get("final_loss"), summary.get("final_val_loss")
+        return "" if loss is None else f"loss {loss:.3f}" + ("" if val is None else f" · val {val:.3f}")
+    if stage == "guided":
+        return f"{len(summary.get('grid') or [])} cells"
+    if summary.get("accuracy"):
+        acc = f"acc {_pct(overall_accuracy(summary['accuracy']))}"
+        tokens = summary.get("tokens") or {}
+        return acc + (" · " + " ".join(f"{k} {v}" for k, v in sorted(tokens.items())) if tokens else "")
+    if stage == "curation" and "kept" in summary:
+        kept = summary["kept"]
+        return f"kept {len(kept) if isinstance(kept, list) else kept}"
+    return ""
 
 
 def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:

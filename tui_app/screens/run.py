@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
@@ -17,6 +17,7 @@ from experiments.runs.state import EventTail, RunState
 from experiments.runs.store import RunStore
 from experiments.stages.sft.views import is_sft, loss_view
 from experiments.textsafe import inert
+from experiments.views.lineage import Lineage, lineage_markup, lineage_of
 from experiments.views.runs import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
 from tui_app.screens.base import PaletteCommand, PollingScreen, contextual
 from tui_app.screens.runs import why_not
@@ -24,6 +25,7 @@ from tui_app.widgets.loss_plot import LossPlot
 from tui_app.widgets.status import STATUS_STYLES
 
 MAX_BAD_ROWS = 500
+LINEAGE_EVERY_S = 2.0
 LOG_LINES = 2000
 
 
@@ -40,6 +42,9 @@ class RunScreen(PollingScreen):
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
         Binding("n", "next_stage", "Next stage"),
+        Binding("i", "input_run", "Input run", show=False),
+        Binding("p", "pipeline", "Pipeline", show=False),
+        Binding("e", "export_report", "Report"),
         *contextual("k", "calibration", "Calibration"),  # evaluation/delegation runs only
         *contextual("g", "guided", "Guided view"),  # guided runs only
     ]
@@ -53,10 +58,13 @@ class RunScreen(PollingScreen):
         self.errors: list[dict[str, Any]] = []
         self._tail = EventTail(store.events_path)
         self._errors_sig: tuple[int, int] | None = (-1, -1)  # never a real stat: the first poll reads
+        self.lineage: Lineage | None = None
+        self._lineage_read = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="run-info")
+        yield Static("", id="lineage")
         with Horizontal(id="progress-row"):
             yield ProgressBar(id="progress", show_eta=False)
             yield Static("", id="progress-label", markup=False)
@@ -85,6 +93,10 @@ class RunScreen(PollingScreen):
     def read(self) -> tuple[list[Event], dict[str, Any], list[dict[str, Any]] | None]:
         events = self._tail.poll()
         manifest = self.store.manifest()
+        now = time.monotonic()
+        if self.lineage is None or now - self._lineage_read > LINEAGE_EVERY_S:  # readers: a scan of the runs
+            self._lineage_read = now
+            self.lineage = lineage_of(self.store, manifest, self.console.home)
         errors = None
         try:
             stat = self.store.errors_path.stat()
@@ -120,6 +132,8 @@ class RunScreen(PollingScreen):
             info.append(("  " if i else "") + f"{label} ", style="dim")
             info.append(inert(value), style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
         self.query_one("#run-info", Static).update(info)
+        if self.lineage is not None:
+            self.query_one("#lineage", Static).update(lineage_markup(self.lineage))
 
         state, bar = self.state, self.query_one("#progress", ProgressBar)
         counts = self.manifest.get("counts") or {}
@@ -207,13 +221,48 @@ class RunScreen(PollingScreen):
             self.app.push_screen(GuidedScreen(self.store))
 
     def action_next_stage(self) -> None:
-        from experiments.runs.lineage import readers_of
-
-        readers = readers_of(self.store, self.console.home)
-        if not readers:
+        outputs = self.lineage.outputs if self.lineage else []
+        if not outputs:
             self.notify("No run reads this one yet.", severity="warning")
             return
-        self.app.switch_screen(RunScreen(readers[-1]))
+        self.open_run(outputs[0])
+
+    def action_input_run(self) -> None:
+        inputs = self.lineage.inputs if self.lineage else []
+        if not inputs:
+            self.notify("This run reads no other run.", severity="warning")
+            return
+        self.open_run(inputs[0])
+
+    def action_pipeline(self) -> None:
+        if not (self.lineage and self.lineage.pipeline):
+            self.notify("This run is not a step of a pipeline.", severity="warning")
+            return
+        self.open_run(self.lineage.pipeline)
+
+    def action_export_report(self) -> None:
+        self.notify("writing the report…", timeout=3)
+        self._write_report()
+
+    @work(thread=True, exit_on_error=False, name="write report", group="report")
+    def _write_report(self) -> None:
+        from experiments.report.build import build_report
+        from experiments.report.render import write_report
+
+        report = build_report(self.store, self.console.home)
+        paths = [p for out in ("report.html", "report.md")
+                 for p in write_report(report, self.store.outputs_dir / out)][:2]
+        self.app.call_from_thread(self.notify, "\n".join(str(p) for p in paths), title="report written",
+                                  timeout=12)
+
+    def open_run(self, run_id: str) -> None:
+        """Follow a lineage link: the linked run's screen replaces this one (escape goes back to the list)."""
+        try:
+            store = RunStore.open(run_id, self.console.home)
+        except FileNotFoundError:
+            self.notify(f"run {run_id} is gone", severity="error")
+            return
+        self.app.switch_screen(RunScreen(store))
 
     def palette_commands(self) -> list[PaletteCommand]:
         return [
@@ -222,5 +271,7 @@ class RunScreen(PollingScreen):
             ("Resume run", "Restart this run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete this run's chunks and recompute", self.action_force_resume),
             ("Next stage", "Open the run that reads this one", self.action_next_stage),
+            ("Export report", "This run (a pipeline: every step) as report.html and report.md in its outputs",
+             self.action_export_report),
         ] + ([("Guided view", "Tokens in two colours, their statistics, the (c, k) grid", self.action_guided)]
              if self.is_guided else [])

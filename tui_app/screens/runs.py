@@ -16,7 +16,8 @@ from tui_app.screens.base import ConsoleScreen, PaletteCommand, contextual
 from tui_app.widgets.status import status_text
 
 COLUMNS = (("id", "id"), ("stage", "stage"), ("status", "status"), ("progress", "progress"),
-           ("records", "records"), ("errors", "errors"), ("created", "created"), ("title", "title"))
+           ("records", "records"), ("errors", "errors"), ("result", "metric"), ("created", "created"),
+           ("title", "title"))
 DEMO_LIMIT = 20
 
 
@@ -38,7 +39,7 @@ def demo_text() -> str:
     return f"{DEMO_LIMIT} {DEMO_SOURCE} questions on the embedded model"
 
 
-CELL_KEYS = ("progress", "records", "errors", "created", "title")  # RunRow.cells() order
+CELL_KEYS = ("progress", "records", "errors", "metric", "created", "title")  # RunRow.cells() order
 
 
 class RunsScreen(ConsoleScreen):
@@ -55,6 +56,7 @@ class RunsScreen(ConsoleScreen):
         Binding("R", "force_resume", "Force resume"),
         Binding("g", "refresh_now", "Refresh", show=False),
         *contextual("G", "guided", "Guided view"),  # in the footer only when the selected run is guided
+        Binding("x", "compare", "Compare"),  # mark a run, then x on another: the two side by side
     ]
 
     def __init__(self) -> None:
@@ -63,6 +65,7 @@ class RunsScreen(ConsoleScreen):
         self.order: list[str] = []
         self._index: RunsIndex | None = None
         self._refresher: Worker | None = None
+        self.compare_mark: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -118,9 +121,9 @@ class RunsScreen(ConsoleScreen):
             selected = self.selected_run_id()
             table.clear()
             for row in rows:
-                progress, records, errors, created, title = row.cells()
-                table.add_row(row.id, row.stage, status_text(row.status), progress, records, errors, created,
-                              inert(title), key=row.id)
+                progress, records, errors, metric, created, title = row.cells()
+                table.add_row(row.label, row.stage, status_text(row.status), progress, records, errors,
+                              inert(metric), created, inert(title), key=row.id)
             if selected in order:
                 table.move_cursor(row=order.index(selected), animate=False)
         self.rows = {r.id: r for r in rows}
@@ -182,6 +185,11 @@ class RunsScreen(ConsoleScreen):
         if run_id is None:
             self.notify("No run selected.", severity="warning")
             return None
+        row = self.rows.get(run_id)
+        if row is not None and not row.run_id:
+            self.notify(f"Step {row.step} has not started yet: its run is made when the pipeline reaches it.",
+                        severity="warning")
+            return None
         return RunStore(self.console.runs_dir / run_id)
 
     def action_open_run(self) -> None:
@@ -200,6 +208,20 @@ class RunsScreen(ConsoleScreen):
         from tui_app.screens.curation import CurationScreen
 
         self.app.push_screen(CurationScreen(weak=self.selected_run_id()))
+
+    def action_compare(self) -> None:
+        """The first `x` marks the selected run; `x` on another run opens the two side by side."""
+        from tui_app.screens.compare import CompareScreen
+
+        if not (store := self._store()):
+            return
+        if self.compare_mark in (None, store.run_id):
+            self.compare_mark = store.run_id
+            self.notify(f"{store.run_id} marked as A: select another run and press x to compare them.", timeout=6)
+            return
+        first = RunStore(self.console.runs_dir / self.compare_mark)
+        self.compare_mark = None
+        self.app.push_screen(CompareScreen(first, store))
 
     def action_calibration(self) -> None:
         from tui_app.screens.calibration import open_calibration
@@ -275,5 +297,7 @@ class RunsScreen(ConsoleScreen):
             ("Resume run", "Restart the selected run; finished chunks are kept", self.action_resume),
             ("Force-resume run", "Delete the selected run's chunks and recompute", self.action_force_resume),
             ("Refresh runs", "Re-read the runs folder now", self.action_refresh),
+            ("Compare two runs", "Mark the selected run (A), then pick another (B): accuracy by domain, the "
+             "questions where they differ", self.action_compare),
         ] + ([("Guided view", "The selected guided run: tokens in two colours, statistics, the (c, k) grid",
                self.action_guided)] if self._selected_is_guided() else [])

@@ -51,6 +51,8 @@ def record_from(example: Example, result: GenerationResult, spec: InferenceSpec,
         "completion_tokens": result.completion_tokens,
         "prompt_truncated": result.prompt_truncated,
     }
+    if messages[0]["role"] == "system":  # what SFT must train with, so the tuned model sees the same prompt
+        record["system_prompt"] = messages[0]["content"]
     if result.logprobs is not None:
         record["logprobs"] = [asdict(lp) for lp in result.logprobs]
     return record

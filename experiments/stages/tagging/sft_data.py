@@ -2,7 +2,8 @@
 
 Rows follow the order of the runs given, then (example_id, sample_idx) within a run, so the same runs
 always give the same file. Each run's own `incorrect_ratio` selection is applied (as in its tagged outputs).
-The input is the prompt as rendered for the model (the last user message; a system prompt is not included).
+The input is the prompt as rendered for the model: the last user message, as a message list after the system
+message when the run had one.
 """
 
 from __future__ import annotations
@@ -34,11 +35,20 @@ def sft_rows(store: RunStore) -> tuple[list[dict[str, Any]], int]:
     spec = _spec(store)
     records = sorted(store.iter_records(), key=record_key)
     kept, dropped = select_records(records, spec.incorrect_ratio, spec.seed)
-    rows = [{"input": r.get("prompt") or r.get("question") or "", "output": r["tagged_response"],
+    rows = [{"input": prompt_of(r), "output": r["tagged_response"],
              "domain": r.get("domain"), "correct": bool(r.get("correct")),
              "confidence_token": r["confidence_token"], "source_run": store.run_id,
              "example_id": str(r.get("example_id")), "sample_idx": int(r.get("sample_idx", 0))} for r in kept]
     return rows, len(dropped)
+
+
+def prompt_of(record: dict[str, Any]) -> str | list[dict[str, str]]:
+    """The prompt the model answered: the user message, with the system message before it when there was one
+    (the SFT model must be trained on the prompt it will be evaluated with)."""
+    user = str(record.get("prompt") or record.get("question") or "")
+    if record.get("system_prompt"):
+        return [{"role": "system", "content": str(record["system_prompt"])}, {"role": "user", "content": user}]
+    return user
 
 
 def build_sft_dataset(stores: list[RunStore], out_path: str | Path, fmt: str | None = None) -> dict[str, Any]:

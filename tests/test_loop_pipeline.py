@@ -1,0 +1,92 @@
+"""The confidence loop as one pipeline on the embedded model, small: inference -> grading -> tagging -> SFT ->
+evaluation on held-out questions -> delegation (the embedded model as its own oracle, through hf). The pipeline's
+worker is killed with -9 in the SFT step (after a checkpoint); `resume` finishes only what is missing: every step
+done, SFT continued from its checkpoint, no record duplicated, no step run made twice; then the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import api
+from experiments.demo import loop_spec
+from experiments.runs.lineage import chain
+from experiments.runs.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until(condition, timeout: float = 300, what: str = "") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def step_run(pipeline: RunStore, name: str) -> RunStore | None:
+    run_id = ((pipeline.manifest().get("steps") or {}).get(name) or {}).get("run_id")
+    return RunStore(pipeline.dir.parent / run_id) if run_id else None
+
+
+def small_loop() -> dict:
+    spec = loop_spec(train=12, heldout=6, sft_steps=8, batch_size=12)
+    steps = {s["name"]: s for s in spec["steps"]}
+    steps["infer"].update(chunk_size=4, sampling={"max_tokens": 12})
+    steps["sft"].update(save_steps=4, batch_size=4, max_length=96)
+    steps["eval"].update(chunk_size=3, sampling={"max_tokens": 16})
+    steps["delegate"]["oracle_sampling"] = {"max_tokens": 12}
+    return spec
+
+
+def test_loop_pipeline_killed_in_sft_resumes_to_the_end(home: Path, embedded_model: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread per worker on a shared 2-core box
+    pipeline = RunStore.open(api.launch(small_loop(), home), home)
+    wait_until(lambda: (sft := step_run(pipeline, "sft")) is not None
+               and (sft.dir / "checkpoints" / "checkpoint-4" / ".complete").exists(), 600, "an SFT checkpoint")
+    worker = pipeline.manifest()["pids"][0]
+    sft = step_run(pipeline, "sft")
+    assert sft is not None and sft.manifest()["pids"] == [worker]  # the step runs inside the pipeline's worker
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: pipeline.effective_status() == "interrupted", 30, "the pipeline to read interrupted")
+    assert sft.effective_status() == "interrupted" and not sft.chunk_done(0)
+    before = {s.run_id for s in RunStore.list(home)}
+
+    api.resume(pipeline.run_id, home)
+    assert api.wait(pipeline.run_id, home, timeout=900) == "done", pipeline.manifest().get("error")
+    steps = pipeline.manifest()["steps"]
+    assert [steps[n]["status"] for n in ("infer", "grade", "tag", "sft", "eval", "delegate")] == ["done"] * 6
+    made = {s.run_id for s in RunStore.list(home)} - before
+    assert made == {steps["eval"]["run_id"], steps["delegate"]["run_id"]}, "no step's run was made twice"
+    logs = [json.loads(line).get("message", "") for line in sft.events_path.read_text().splitlines()]
+    assert any("resuming from" in m and "checkpoint-4" in m for m in logs), "SFT went on from its checkpoint"
+
+    stores = chain(pipeline.run_id, home)
+    assert [s.manifest()["stage"] for s in stores] == ["inference", "grading", "tagging", "sft", "evaluation",
+                                                         "delegation"]
+    for store in stores:
+        keys = [(r["example_id"], r.get("sample_idx", 0)) for r in store.records()]
+        assert len(keys) == len(set(keys)), f"{store.run_id} has a duplicated record"
+    infer, evaluation = stores[0], stores[4]
+    assert len(infer.records()) == 12 and len(evaluation.records()) == 6
+    trained = {r["example_id"] for r in infer.records()}
+    assert not trained & {r["example_id"] for r in evaluation.records()}, "held-out questions never trained on"
+    assert evaluation.manifest()["inputs"] == [stores[3].run_id]  # lineage: the adapter's SFT run
+    summary = evaluation.manifest()["summary"]
+    assert summary["scored"] == summary["n"] == 6  # P(confident) for every answer (scoring pass with the adapter)
+    assert stores[5].manifest()["summary"]["handoff"][-1]["total"] == 6
+
+    from experiments.report.build import build_report
+    from experiments.report.render import write_report
+
+    written = write_report(build_report(pipeline, home), tmp_path / "report.md")
+    text = written[0].read_text()
+    assert all(f"run {s.run_id}" in text for s in stores) and "Calibration metrics" in text
+    assert any(p.suffix == ".png" for p in written)  # the plots (reliability, loss curve, ...)
+    html = write_report(build_report(pipeline, home), tmp_path / "report.html")[0].read_text()
+    assert "data:image/png;base64," in html and "Steps" in html
