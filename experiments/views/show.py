@@ -73,25 +73,37 @@ def fmt(value: Any) -> str:
 
 
 def summary_lines(summary: dict[str, Any], stage: str = "", store: RunStore | None = None) -> list[str]:
-    """Scalars first (aligned), then blocks and tables in the summary's order."""
+    """Scalars first (aligned), then blocks and tables in the summary's order. Evaluation and delegation runs
+    show their calibration view's tables instead of the raw ones (the same numbers, formatted)."""
+    calibration = store is not None and stage in ("evaluation", "delegation")
     scalars, blocks = [], []
     for key, value in summary.items():
         if key == "text":
             blocks += ["", str(value)]
+        elif (_is_rows(value) or _is_table(value)) and calibration:
+            continue
         elif _is_rows(value) and ACCURACY_COLUMNS <= set(value[0]):
             from experiments.report.accuracy import format_accuracy
 
             blocks += ["", f"  {key}", *("  " + line for line in format_accuracy(value).splitlines())]
         elif _is_rows(value):
             blocks += ["", f"  {key}", *("  " + line for line in rows_table(value).splitlines())]
+        elif _is_table(value):
+            rows = [{"": k, **v} for k, v in value.items()]
+            blocks += ["", f"  {key}", *("  " + line for line in rows_table(rows).splitlines())]
         elif isinstance(value, dict) and value and (len(fmt(value)) > INLINE or _nested(value)):
             blocks += ["", f"  {key}", *key_values([(str(k), fmt(v)) for k, v in value.items()], "    ")]
         else:
             scalars.append((key, fmt(value)))
     lines = key_values(scalars, "  ") + blocks
-    if store is not None and stage in ("evaluation", "delegation"):
+    if calibration:
         lines += calibration_lines(store)
     return lines
+
+
+def _is_table(value: Any) -> bool:
+    """A dict of dicts (`by_domain`): one row per key."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) for v in value.values())
 
 
 def _nested(value: dict[str, Any]) -> bool:
@@ -107,7 +119,8 @@ def rows_table(rows: list[dict[str, Any]]) -> str:
 
     columns: list[str] = []
     for row in rows:
-        columns += [k for k, v in row.items() if k not in columns and not isinstance(v, dict | list)]
+        columns += [k for k, v in row.items() if k not in columns and (not isinstance(v, dict | list)
+                                                                       or fmt(v) != str(v))]
     body = [[fmt(row.get(c)) for c in columns] for row in rows[:MAX_ROWS]]
     more = f"\n({len(rows) - MAX_ROWS} more rows: --json shows all)" if len(rows) > MAX_ROWS else ""
     return tabulate(body, headers=columns, tablefmt="simple") + more
