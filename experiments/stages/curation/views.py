@@ -115,7 +115,8 @@ def pairing_problem(choices: list[RunChoice], weak: str | None) -> str:
     if chosen is None or partners(chosen, choices):
         return ""
     same = [c for c in choices if c.root == chosen.root and c.id != chosen.id]
-    also = f" ({', '.join(c.id for c in same)} holds verdicts of the same answers)" if same else ""
+    verb = "holds" if len(same) == 1 else "hold"
+    also = f" ({', '.join(c.id for c in same)} {verb} verdicts of the same answers)" if same else ""
     return (f"Nothing pairs with {chosen.id}{also}: {need}. Grade another model's answers to "
             f"{chosen.dataset or 'these questions'} (`confconsole infer --model BIG --then grading`), then pick "
             "it as strong.")
