@@ -113,12 +113,17 @@ async def test_every_key_answers(home: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         for name, (cls, opener) in SCREENS.items():
             await open_screen(pilot, app, opener)
-            depth = len(app.screen_stack)
+            screen = app.screen
             own = keys_of(cls)
             keys = [k for k in own if k != "escape"] + APP_KEYS + ["escape"] * ("escape" in own)  # leaving: last
             for key in keys:
-                if not isinstance(app.screen, cls) or len(app.screen_stack) != depth:  # the last key left it
+                if app.screen is not screen and screen in app.screen_stack:  # a key pushed a screen over it
+                    while app.screen is not screen:
+                        app.pop_screen()
+                    await settle(pilot)
+                elif app.screen is not screen:  # the key left it (escape, or a screen switched in)
                     await open_screen(pilot, app, opener)
+                    screen = app.screen
                 assert isinstance(app.screen, cls), f"{name}: opened {type(app.screen).__name__}"
                 answers[f"{name}:{key}"] = await press_and_see(pilot, app, key)
     assert app._exception is None, app._exception
