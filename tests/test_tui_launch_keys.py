@@ -10,7 +10,7 @@ import pytest
 
 from experiments.stages import STAGES
 from experiments.stages.form import describe_stage, leaves
-from tests.tui_fixtures import make_home, settle
+from tests.tui_fixtures import make_home, settle, steady_cursor
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen
 from tui_app.widgets.spec_form import widget_id
@@ -60,6 +60,8 @@ def test_launch_form_snapshot(stage: str, snap_compare, tmp_path, utc) -> None:
     async def ready(pilot):
         await open_form(pilot, stage)
         pilot.app.screen.sub_title = "new run"
+        steady_cursor(pilot.app)
+        await pilot.pause()
 
     app = make_app(home, refresh_interval=0, poll_interval=0)
     assert snap_compare(app, terminal_size=(120, 32), run_before=ready)

@@ -132,3 +132,9 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
     await asyncio.sleep(0)
     await pilot.pause()
+
+
+def steady_cursor(app: Any) -> None:
+    """The focused input's cursor stops blinking, so a snapshot never catches it off."""
+    if hasattr(app.focused, "cursor_blink"):
+        app.focused.cursor_blink = False
