@@ -148,5 +148,6 @@ def next_lines(store: RunStore, home: str | os.PathLike[str] | None) -> list[str
     readers = readers_of(store, home)
     if not readers:
         return []
-    return ["", "read by"] + [f"  {r.run_id}  {r.manifest().get('stage')}  ({r.effective_status()})"
+    width = max(len(r.run_id) for r in readers) + 2
+    return ["", "read by"] + [f"  {r.run_id:<{width}}{r.manifest().get('stage')}  ({r.effective_status()})"
                               for r in readers]
