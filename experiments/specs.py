@@ -47,11 +47,11 @@ class StrictModel(BaseModel):
 
 class SamplingSpec(StrictModel):
     n: int = Field(1, ge=1, description="samples per prompt")
-    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
+    temperature: float = Field(DEFAULT_TEMPERATURE, ge=0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, description="new tokens per answer")
     seed: int | None = Field(0, description="per-request seeds derive from it (reproducible after resume)")
-    stop: list[str] = Field(default_factory=list)
+    stop: list[str] = Field(default_factory=list, description="strings that end an answer")
     logprobs: int | None = Field(None, description="top-k logprobs per generated token")
     ignore_eos: bool = Field(False, description="fixed-length outputs (benchmarks)")
 
@@ -59,10 +59,11 @@ class SamplingSpec(StrictModel):
 class BackendSpec(StrictModel):
     """Which engine runs the model. `options` go to the backend's constructor (batch_size, base_url, ...)."""
 
-    kind: Literal["hf", "vllm", "openai_compat", "bedrock"] = "hf"
+    kind: Literal["hf", "vllm", "openai_compat", "bedrock"] = Field(
+        "hf", description="the engine: hf (transformers), vllm, openai_compat (a server: options.base_url), bedrock")
     options: dict[str, Any] = Field(default_factory=dict, description="engine options (batch_size, base_url, ...)")
     server: Literal["none", "local"] = Field("none", description="local: the run starts and stops a vLLM server")
-    server_args: list[str] = Field(default_factory=list)
+    server_args: list[str] = Field(default_factory=list, description="extra `vllm serve` arguments (server = local)")
 
     @field_validator("options")
     @classmethod
@@ -94,7 +95,7 @@ class BaseSpec(StrictModel):
     """Fields every stage's spec has. A stage spec adds `stage: Literal["<name>"]` and its own fields."""
 
     stage: str
-    title: str = ""
+    title: str = Field("", description="a name for the run in lists (default: made from the spec)")
     group: str | None = Field(None, description="runs launched together (a pipeline) share a group")
     then: list[dict[str, Any]] = Field(default_factory=list, description="stages to run on this run's output, in "
                                        "order (the spec is launched as a pipeline of itself and these steps)")

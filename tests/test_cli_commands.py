@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,7 +78,7 @@ def test_runs_and_show(demo: Demo, h: str) -> None:
     assert code == 0 and {r["status"] for r in json.loads(out)} == {"done"}
     run = demo.runs["tagging"].run_id
     code, out, _ = cli("--home", h, "show", run)
-    assert code == 0 and f"run      {run}" in out and "status   done" in out
+    assert code == 0 and re.search(rf"^run\s+{run}$", out, re.M) and re.search(r"^status\s+done$", out, re.M)
     code, out, _ = cli("--home", h, "show", run, "--json")
     assert code == 0 and json.loads(out)["manifest"]["id"] == run
     code, _, err = cli("--home", h, "show", "no-such-run")

@@ -89,7 +89,7 @@ def test_guided_run_grid_records_events_resume_export(home: Path, tiny: dict[str
     assert chunk_events[-1] == 3 and len(chunk_events) == 7
     from experiments.cli.main import main
 
-    assert main(["--home", str(home), "guided-export", store.run_id]) == 0
+    assert main(["--home", str(home), "export", store.run_id, "--format", "guided"]) == 0
     lines = [json.loads(x) for x in store.output_path("guided.jsonl").read_text().splitlines()]
     assert len(lines) == 9 and list(lines[0])[:13] == ["c", "k", "base_model_id", "oracle_model_id", "prompt",
                                                        "result", "ground_truth", "parsed_answer",
@@ -134,8 +134,8 @@ def test_emitter_coalesces_tokens_per_stream(tmp_path: Path) -> None:
 def test_guide_prints_two_colours(tiny: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     from experiments.cli.main import main
 
-    code = main(["guide", "--base", tiny["base"], "--oracle", tiny["oracle"], "--policy", "always", "--c", "2",
-                 "--k", "3", "--step-size", "4", "--max-new-tokens", "16", "--prompt", "What is 2+3?",
+    code = main(["guided", "prompt", "--base", tiny["base"], "--oracle", tiny["oracle"], "--policy", "always",
+                 "--c", "2", "--k", "3", "--step-size", "4", "--max-new-tokens", "16", "--prompt", "What is 2+3?",
                  "--verbose", "--color", "always"])
     out = capsys.readouterr().out
     assert code == 0
@@ -165,16 +165,19 @@ def test_oracle_that_is_the_base_model_shares_its_session(home: Path, tiny: dict
 
 
 def test_guided_command_builds_a_valid_spec() -> None:
-    from experiments.cli.main import build_parser
+    from experiments.cli.main import parse
     from experiments.stages import parse_spec, spec_from_toml
-    from experiments.stages.guided.cli import guided_spec
 
-    args = build_parser().parse_args(["guided", "--base", "b", "--oracle", "o", "--oracle-engine", "openai_compat",
-                                      "--oracle-url", "http://127.0.0.1:9/v1", "--policy", "entropy",
-                                      "--threshold", "2.5", "--grid", "5,10", "20,10", "--limit", "4"])
-    spec = guided_spec(args)
+    argv = ["--base", "b", "--oracle", "o", "--oracle-engine", "openai_compat", "--oracle-url",
+            "http://127.0.0.1:9/v1", "--policy", "entropy", "--threshold", "2.5", "--grid", "5,10", "20,10",
+            "--limit", "4"]
+    _, args = parse(["guided", "run", *argv])
+    spec = parse_spec(args.spec_args.build(args))
     assert spec.cells() == [(0, 0), (5, 10), (20, 10), (-1, -1)]
     assert spec.oracle_backend.options == {"base_url": "http://127.0.0.1:9/v1"} and spec.threshold == 2.5
+    assert spec.dataset.source == "arith" and spec.dataset.limit == 4  # --limit keeps the spec's own dataset
     assert spec_from_toml(spec_to_toml(spec)) == spec
+    _, old = parse(["guided", *argv])  # the old form: `guided` with options is `guided run`
+    assert parse_spec(old.spec_args.build(old)) == spec
     with pytest.raises(ValueError, match="grid"):
         parse_spec({"stage": "guided", "grid": [[1, 2, 3]]})

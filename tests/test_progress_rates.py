@@ -38,7 +38,7 @@ def test_final_line_after_a_burst_reports_the_true_average_rate() -> None:
     state = feed(RunState(), slow_run_with_a_final_burst())
     assert state.rate == pytest.approx(20 / 191.0, rel=1e-3)
     line = _progress_line(state)
-    assert "20/20 samples (100%) rate 0.10 samples/s" in line
+    assert "20/20 samples (100%) · 0.10 samples/s" in line
     assert state.eta_seconds is None
 
 
@@ -60,7 +60,7 @@ def test_rate_after_a_resume_counts_only_the_samples_computed_since() -> None:
     assert state.eta_seconds == pytest.approx(4 / 0.1)
     feed(state, [progress(20, 2080.0), progress(20, 2080.0), StatusEvent(status="done", ts=2080.1)])
     assert state.rate == pytest.approx(8 / 80.0)
-    assert "rate 0.10 samples/s eta --:--" in _progress_line(state)
+    assert _progress_line(state).endswith("· 0.10 samples/s")  # done: no ETA
 
 
 def test_a_second_data_parallel_worker_starting_does_not_reset_the_rate() -> None:

@@ -147,16 +147,46 @@ async def test_records_load_a_page_at_a_time(tmp_path):
         assert "Question 29" in detail(screen)
 
 
-async def test_ungraded_run_and_palette(home):
+async def test_an_inference_run_shows_the_verdicts_of_its_grading_run(home):
+    """The answers are the inference run's; verdicts come from the grading run that reads it, and a line above
+    the table says so."""
     app = make_app(home, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_records(app, pilot, "inference-20260528-202640-aaaa")
         assert rows(screen) == 6
+        note = str(screen.query_one("#records-note").render())
+        assert "verdicts from grading-20260528-202740-bbbb" in note
+        await pilot.press("y")
+        await settle(pilot)
+        assert rows(screen) == 2  # examples 0 and 3 are answered right (tests.stage_records)
+        assert all(r["correct"] is True and r["grade_status"] == "ok" for r in screen.rows)
+        assert "correct 2" in str(screen.query_one("#filter-label").render())
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert "Show correct records" in titles and "Search records" in titles
+
+
+async def test_an_ungraded_run_says_where_verdicts_would_come_from(home):
+    app = make_app(home, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_records(app, pilot, "inference-20260528-202840-cccc")
         await pilot.press("y")
         await settle(pilot)
         assert rows(screen) == 0
-        titles = [c.title for c in app.get_system_commands(screen)]
-        assert "Show correct records" in titles and "Search records" in titles
+        note = str(screen.query_one("#records-note").render())
+        assert "no verdicts" in note and "confconsole grade inference-20260528-202840-cccc" in note
+
+
+def test_overlay_joins_readers_chunk_by_chunk(home):
+    from experiments.views.records import iter_matching
+    from experiments.views.verdicts import overlay_for
+
+    answers = RunStore.open("inference-20260528-202640-aaaa", home)
+    overlay = overlay_for(answers, home)
+    assert [s.run_id for s in overlay.sources] == ["grading-20260528-202740-bbbb"]
+    joined = list(iter_matching(answers, "all", overlay=overlay))
+    assert [r["example_id"] for r in joined] == [r["example_id"] for r in answers.records()]
+    assert [r["correct"] for r in joined] == [i % 3 == 0 for i in range(6)]
+    assert overlay_for(RunStore.open("grading-20260528-202740-bbbb", home), home) is None  # has its own
 
 
 async def test_g_reloads_chunks_written_meanwhile(home):
@@ -170,3 +200,16 @@ async def test_g_reloads_chunks_written_meanwhile(home):
         await settle(pilot)
         assert rows(screen) == 6
         assert "all 6" in str(screen.query_one("#filter-label").render())
+
+
+def test_a_pipeline_step_waiting_for_its_grader_says_so(home):
+    from experiments.views.verdicts import overlay_for
+
+    pipeline = RunStore.create('stage = "pipeline"\n[[steps]]\nname = "infer"\nstage = "inference"\n'
+                               '[[steps]]\nname = "grade"\nstage = "grading"\n', "pipeline", home,
+                               run_id="pipeline-20260528-230000-pppp")
+    pipeline.update_manifest(step_order=["infer", "grade"])
+    answers = make_run(home, "inference-20260528-230001-qqqq", records=sample_records(3, graded=False),
+                       extra={"pipeline": pipeline.run_id, "step": "infer"})
+    note = overlay_for(answers, home).note()
+    assert note.startswith("no verdicts yet: step grade of pipeline-20260528-230000-pppp has not run yet")

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from experiments.runs.store import RunStore
-from tests.tui_fixtures import make_home, settle
+from tests.tui_fixtures import make_home, settle, steady_cursor
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen
 from tui_app.screens.records import RecordsScreen
@@ -65,6 +65,8 @@ def test_launch_screen_snapshot(snap_compare, tmp_path, utc):
                                                        "incorrect_ratio": -1}))
         await settle(pilot)
         await pilot.pause(0.1)
+        steady_cursor(pilot.app)
+        await pilot.pause()
 
     app = make_app(home, refresh_interval=0, poll_interval=0)
     assert snap_compare(app, terminal_size=(140, 30), run_before=ready)

@@ -137,3 +137,9 @@ async def settle(pilot: Any, timeout: float = 10.0) -> None:
         await pilot.pause()
         if not any(w.is_running for w in pilot.app.workers) or time.monotonic() > deadline:
             return
+
+
+def steady_cursor(app: Any) -> None:
+    """The focused input's cursor stops blinking, so a snapshot never catches it off."""
+    if hasattr(app.focused, "cursor_blink"):
+        app.focused.cursor_blink = False

@@ -134,6 +134,13 @@ class GuidedTimings:
     wall_s: float = 0.0
 
 
+def sessions_needed(policy: Policy, c: int, k: int) -> tuple[bool, bool]:
+    """(needs a base session, needs an oracle session): the oracle writes when the policy is oracle-only or may
+    consult (c and k both positive); the base writes unless the policy is oracle-only. The one place this is said:
+    the stage, `guided prompt` and the loop's own check all ask here."""
+    return not policy.oracle_only, policy.oracle_only or (c > 0 and k > 0)
+
+
 class GuidedLoop:
     """Drives a base and an oracle session over one batch of prompts (see the module docstring)."""
 
@@ -143,10 +150,10 @@ class GuidedLoop:
         self.on_pieces = on_pieces
         self.seed = seed
         self.timings = GuidedTimings()
-        uses_oracle = policy.oracle_only or (params.c > 0 and params.k > 0)
-        if uses_oracle and oracle is None:
+        needs_base, needs_oracle = sessions_needed(policy, params.c, params.k)
+        if needs_oracle and oracle is None:
             raise ValueError("this policy needs an oracle session")
-        if not policy.oracle_only and base is None:
+        if needs_base and base is None:
             raise ValueError("this policy needs a base session")
         # An oracle that writes into the base's own session (`SameModelOracle`) needs no hand-over.
         self.shared = base is not None and getattr(oracle, "shares", None) is base

@@ -17,8 +17,40 @@ def home_of(args: argparse.Namespace) -> Path:
 
 
 def add_follow_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--detach", action="store_true", help="return at once; watch it with the TUI or `show`")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    group = parser.add_argument_group("following the run")
+    group.add_argument("--detach", action="store_true", help="return once the run is launched; it keeps going "
+                       "(watch it with `confconsole` or `confconsole show RUN`)")
+    group.add_argument("--quiet", action="store_true", help="no progress lines, only the result")
+
+
+def stage_command(sub: argparse._SubParsersAction, name: str, stage: str, *, help: str,  # noqa: A002
+                  description: str | None = None, group: str = "run",
+                  title: Callable[[dict[str, Any]], str] | None = None,
+                  prepare: Callable[[dict[str, Any], argparse.Namespace], None] | None = None,
+                  on_done: Callable[[list[Any]], None] | None = None, **spec_kwargs: Any
+                  ) -> tuple[argparse.ArgumentParser, Any]:
+    """A command that launches one `stage` run from flags generated from its spec (`spec_args.add_spec_args`,
+    which takes `spec_kwargs`), then follows it. `prepare(data, args)` adjusts the spec dict before validation;
+    `title(data)` names the run when --title is not given; `on_done(stores)` prints the result."""
+    from experiments.cli.commands import add_command
+    from experiments.cli.spec_args import add_spec_args
+
+    parser = add_command(sub, name, group=group, help=help, description=description)
+    spec_args = add_spec_args(parser, stage, **spec_kwargs)
+    add_follow_args(parser)
+
+    def handler(args: argparse.Namespace) -> int:
+        data = spec_args.build(args)
+        if prepare is not None:
+            prepare(data, args)
+        if title is not None and not data.get("title"):
+            data["title"] = title(data)
+        from experiments.stages import parse_spec
+
+        return launch_and_follow(parse_spec(data), args, on_done)
+
+    parser.set_defaults(func=handler, spec_args=spec_args)
+    return parser, spec_args
 
 
 def launch_and_follow(spec: Any, args: argparse.Namespace,
@@ -70,8 +102,9 @@ def follow_chain(run_id: str, args: argparse.Namespace, on_done: Callable[[list[
 def _follow_one(store: Any, args: argparse.Namespace, label: str, pipeline: str = "") -> bool:
     from experiments.cli.progress import follow
 
-    print(f"\n== {label}: {store.manifest().get('stage')} run {store.run_id}")
-    state = follow(store, quiet=getattr(args, "quiet", False))
+    stage = store.manifest().get("stage", "run")
+    print(f"\n== {label}: {stage} run {store.run_id}")
+    state = follow(store, quiet=getattr(args, "quiet", False), label=str(stage))
     status = store.effective_status()
     print(f"   {status}: {inert(summary_line(store.manifest(), state))}")
     if status != "done":
@@ -93,8 +126,3 @@ def summary_line(manifest: dict[str, Any], state: Any) -> str:
     if load is not None:
         parts.append(f"model load {load:.1f}s")
     return ", ".join(parts)
-
-
-def engine_options(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    """Backend options from the CLI flags that were given (`base_url`, `batch_size`, `api_key_env`, ...)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name, None)}

@@ -1,9 +1,10 @@
-"""CLI commands around engines and run outputs: `serve` (a managed local vLLM server) and `export`."""
+"""CLI commands around engines and the shell: `serve` (a managed local vLLM server) and `completion`."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from experiments.cli.commands import add_command
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -17,40 +18,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_main(args.model, args.port, foreground=not args.detach)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from experiments.exports import export_run
-    from experiments.runs.store import RunStore
+def cmd_completion(args: argparse.Namespace) -> int:
+    import argcomplete
 
-    stores = [RunStore.open(run) for run in args.runs]
-    if args.format == "reviewed":
-        return cmd_export_reviewed(stores, Path(args.out))
-    for path in export_run(stores, args.format, Path(args.out)):
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_export_reviewed(stores: list, out: Path) -> int:
-    """The reviewed set: one run's human verdicts next to its rule and judge verdicts."""
-    from experiments.reviews.export import write_reviewed
-
-    if len(stores) != 1:
-        raise ValueError("the reviewed export takes exactly one run")
-    path, rows = write_reviewed(stores[0], out)
-    print(f"wrote {path} ({rows} reviewed records)")
+    print(argcomplete.shellcode(["confconsole"], shell=args.shell))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    serve = sub.add_parser("serve", help="start a vLLM OpenAI-compatible server on 127.0.0.1 (free port)")
-    serve.add_argument("model", nargs="?", default="smollm2-135m")
-    serve.add_argument("--port", type=int, default=None)
+    serve = add_command(sub, "serve", group="serve", help="start a vLLM OpenAI-compatible server on 127.0.0.1",
+                        description="Start a vLLM OpenAI-compatible server for MODEL on 127.0.0.1 (a free port "
+                        "unless --port); runs and judges reach it with --base-url.")
+    serve.add_argument("model", nargs="?", default="smollm2-135m", help="alias, folder or hub id (default: "
+                       "smollm2-135m, the embedded model)")
+    serve.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--detach", action="store_true", help="leave it running; stop it with --stop PID")
     serve.add_argument("--stop", type=int, metavar="PID", help="stop a detached server (its process group)")
     serve.set_defaults(func=cmd_serve)
-    export = sub.add_parser("export", help="export runs to the seed JSON shapes, or a run's reviewed records")
-    export.add_argument("runs", nargs="+")
-    export.add_argument("--format", choices=["predictions", "merged", "reviewed"], default="predictions",
-                        help="reviewed: the records a person reviewed, rule/judge/human verdicts side by side")
-    export.add_argument("--out", required=True, help="a .json file (predictions), a folder (merged), or a "
-                        ".jsonl/.json/.parquet/.csv file (reviewed)")
-    export.set_defaults(func=cmd_export)
+    completion = add_command(sub, "completion", group="serve", help="print the shell completion script",
+                             description="Tab completion of commands and options (argcomplete). Add to your "
+                             "shell's rc file: eval \"$(confconsole completion bash)\" (zsh: `completion zsh`, "
+                             "fish: `confconsole completion fish | source`).")
+    completion.add_argument("shell", nargs="?", default="bash", choices=["bash", "zsh", "fish", "tcsh"],
+                            help="your shell (default: bash)")
+    completion.set_defaults(func=cmd_completion)

@@ -13,28 +13,37 @@ from experiments.textsafe import inert
 PLAIN_INTERVAL = 5.0
 
 
-def follow(store: RunStore, quiet: bool = False, poll: float = 0.2) -> RunState:
-    """Block until the run leaves running/queued, showing its progress; returns the final state."""
+def follow(store: RunStore, quiet: bool = False, poll: float = 0.2, label: str = "") -> RunState:
+    """Block until the run leaves running/queued, showing its progress; returns the final state. Off a terminal a
+    progress line is printed only when the count changes (at most every PLAIN_INTERVAL seconds, and once at the
+    end), so a log never repeats `0/20` while a model loads."""
     state = RunState()
     tail = EventTail(store.events_path)
     tty = sys.stdout.isatty() and not quiet
     if tty:
         return _follow_rich(store, state, tail, poll)
-    last_print = 0.0
+    prefix = f"   {label or store.run_id}"
+    last_print, shown = 0.0, None
+
+    def show(force: bool = False) -> None:
+        nonlocal last_print, shown
+        counts = (state.done, state.total)
+        now = time.monotonic()
+        if quiet or not state.total or counts == shown or (not force and now - last_print < PLAIN_INTERVAL):
+            return
+        last_print, shown = now, counts
+        print(f"{prefix} {_progress_line(state)}", flush=True)
+
     while True:
         for event in tail.poll():
             state.consume(event)
             if event.type in ("log", "item_error", "status") and not quiet:
-                print(f"[{store.run_id}] {inert(_describe(event))}", flush=True)
-        now = time.monotonic()
-        if not quiet and now - last_print >= PLAIN_INTERVAL and state.total:
-            last_print = now
-            print(f"[{store.run_id}] {_progress_line(state)}", flush=True)
+                print(f"{prefix} {inert(_describe(event))}", flush=True)
+        show()
         if store.effective_status() not in ("running", "queued"):
             for event in tail.poll():
                 state.consume(event)
-            if not quiet and state.total:
-                print(f"[{store.run_id}] {_progress_line(state)}", flush=True)
+            show(force=True)
             return state
         time.sleep(poll)
 
@@ -65,8 +74,12 @@ def _follow_rich(store: RunStore, state: RunState, tail: EventTail, poll: float)
 
 def _progress_line(state: RunState) -> str:
     pct = f"{state.fraction:.0%}" if state.fraction is not None else "?"
-    rate = f"{state.rate:.2f} {state.unit}/s" if state.rate else "-"
-    return f"{state.done}/{state.total} {state.unit} ({pct}) rate {rate} eta {format_eta(state.eta_seconds)}"
+    line = f"{state.done}/{state.total} {state.unit} ({pct})"
+    if state.rate:
+        line += f" · {state.rate:.2f} {state.unit}/s"
+    if state.done < (state.total or 0):
+        line += f" · ETA {format_eta(state.eta_seconds)}"
+    return line
 
 
 def _describe(event: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from experiments.cli.commands import add_command
 from experiments.cli.common import home_of
 from experiments.textsafe import inert
 
@@ -35,14 +36,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("report", help="write a report of a run or a whole pipeline: specs, accuracy by domain, "
-                       "calibration tables and plots, delegation, guided grid, timings and cost")
+    p = add_command(sub, "report", group="data", help="a run or a whole pipeline as report.html or .md: specs, "
+                    "tables, plots, timings, cost", description="Write a report of a run or a whole pipeline: "
+                    "specs, accuracy by domain, calibration tables and plots, delegation, guided grid, timings "
+                    "and cost.")
     p.add_argument("run", help="a run id (or unique prefix), e.g. a pipeline's")
     p.add_argument("--out", default="report.html", help="report.html (one self-contained file) or report.md "
                    "(plots as PNG files beside it); default: report.html")
     p.set_defaults(func=cmd_report)
-    c = sub.add_parser("compare", help="two runs over the same questions side by side: accuracy by domain, the "
-                       "questions where they differ, one question's records next to each other")
+    c = add_command(sub, "compare", group="watch", help="two runs over the same questions side by side",
+                    description="Two runs over the same questions side by side: accuracy by domain, the questions "
+                    "where they differ, one question's records next to each other.")
     c.add_argument("a", help="the first run (graded, judged, tagged or evaluated; an inference run is compared "
                    "through the grading run that read it)")
     c.add_argument("b", help="the second run")

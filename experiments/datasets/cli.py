@@ -17,8 +17,11 @@ SHOW_ERRORS = 5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "datasets", help="list dataset sources, or preview one (config, prompts, golds, row errors)",
+    from experiments.cli.commands import add_command
+
+    parser = add_command(
+        subparsers, "datasets", group="data",
+        help="list dataset sources, or preview one (config, prompts, golds, row errors)",
         description="Without NAME: the registered sources. With NAME (a source, a local file or a hub "
                     "name): its configuration, the first examples rendered with their prompt template, "
                     "and row errors.",
@@ -30,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="our field=column pairs: question=q,answer=a,options=choices,passage=text")
     parser.add_argument("--domain", help="grading domain (math, gsm8k, mc, yesno, code)")
     parser.add_argument("--template", help="prompt template (math, gsm8k, mc, yesno, code, plain)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--format", default="auto",
-                        choices=["auto", "jsonl", "json", "parquet", "csv", "hub"])
+    parser.add_argument("--split", default="test", help="split of a built-in or hub source (default: test)")
+    parser.add_argument("--format", default="auto", choices=["auto", "jsonl", "json", "parquet", "csv", "hub"],
+                        help="the file's format (default: auto, from the suffix)")
     parser.add_argument("--system-prompt", help="system prompt shown first in each example")
     parser.add_argument("--full", action="store_true", help="do not shorten long messages")
     parser.set_defaults(func=handler)

@@ -18,12 +18,11 @@ REASONS = ("rule and judge disagree", "judge verdict invalid", "no answer extrac
 
 def reason_codes(view: RecordsView, rows: np.ndarray) -> np.ndarray:
     """Priority of each row (an index into REASONS; lower comes first)."""
-    index = view.index
     rule, judge = view.rule[rows], view.judge[rows]
-    judge_codes, _ = index.codes("judge_status")
-    grade_codes, grade_values = index.codes("grade_status")
+    judge_codes, _ = view.codes("judge_status")
+    grade_codes, grade_values = view.codes("grade_status")
     no_answer = grade_codes[rows] == (grade_values.index("no_answer") if "no_answer" in grade_values else -2)
-    confidence = index.floats("judge_confidence")[rows]
+    confidence = view.floats("judge_confidence")[rows]
     code = np.full(len(rows), len(REASONS) - 1, dtype=np.int8)
     low = (confidence == confidence) & (confidence < LOW_JUDGE_CONFIDENCE)  # NaN (no confidence given) is not low
     code[low] = 3

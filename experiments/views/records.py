@@ -11,6 +11,7 @@ from typing import Any
 
 from experiments.runs.store import RunStore
 from experiments.views.runs import clip
+from experiments.views.verdicts import VerdictOverlay
 
 VERDICTS = ("all", "correct", "incorrect", "ungraded")
 PREVIEW = 60
@@ -49,8 +50,10 @@ def matches(record: dict[str, Any], which: str = "all", query: str = "") -> bool
     return True
 
 
-def iter_matching(store: RunStore, which: str = "all", query: str = "") -> Iterator[dict[str, Any]]:
-    """Matching records, read one chunk at a time (in chunk order, record order within a chunk)."""
+def iter_matching(store: RunStore, which: str = "all", query: str = "",
+                  overlay: VerdictOverlay | None = None) -> Iterator[dict[str, Any]]:
+    """Matching records, read one chunk at a time (in chunk order, record order within a chunk); `overlay` joins
+    the verdicts of the runs that read this one (an inference run's grading run) before filtering."""
     if which not in VERDICTS:
         raise ValueError(f"unknown filter {which!r}; one of {', '.join(VERDICTS)}")
     for index in store.done_chunks():
@@ -58,6 +61,8 @@ def iter_matching(store: RunStore, which: str = "all", query: str = "") -> Itera
             chunk = store.read_chunk(index)
         except FileNotFoundError:  # cleared by a force-resume while we read
             continue
+        if overlay is not None:
+            chunk = overlay.merge(index, chunk)
         for record in chunk:
             if matches(record, which, query):
                 yield record
@@ -66,8 +71,9 @@ def iter_matching(store: RunStore, which: str = "all", query: str = "") -> Itera
 class RecordPager:
     """Pages of matching records, pulled lazily: `next_page(500)` reads only the chunks it needs."""
 
-    def __init__(self, store: RunStore, which: str = "all", query: str = "") -> None:
-        self._it = iter_matching(store, which, query)
+    def __init__(self, store: RunStore, which: str = "all", query: str = "",
+                 overlay: VerdictOverlay | None = None) -> None:
+        self._it = iter_matching(store, which, query, overlay)
         self.loaded = 0
         self.exhausted = False
 

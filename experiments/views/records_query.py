@@ -9,13 +9,13 @@ row groups that hold it were scanned.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from experiments.reviews.policy import combine, table_verdicts
-from experiments.views.records_index import RecordsIndex
+from experiments.views.records_index import IndexStale, RecordsIndex
 
 FILTERS = ("all", "correct", "incorrect", "ungraded", "reviewed", "disagree")
 LOW_JUDGE_CONFIDENCE = 0.6
@@ -24,11 +24,21 @@ LOW_JUDGE_CONFIDENCE = 0.6
 class RecordsView:
     """Verdict arrays of one index plus the reviews that apply to it."""
 
-    def __init__(self, index: RecordsIndex, reviews: Mapping[tuple[str, int], Any] | None = None) -> None:
+    def __init__(self, index: RecordsIndex, reviews: Mapping[tuple[str, int], Any] | None = None,
+                 readers: Sequence[RecordsIndex] = ()) -> None:
         self.index = index
         n = index.count
+        # readers: runs that add fields to these records (an inference run's grading, judging, tagging runs),
+        # joined on (example_id, sample_idx); their values fill what this run's records leave empty
+        self.readers = [(reader, join_rows(index, reader)) for reader in readers if reader.count and n]
         self.rule, self.judge, self.copied_human = table_verdicts(index.light)  # tagging copies human verdicts
         correct = index.bools("correct")
+        for reader, rows in self.readers:
+            rule, judge, human = table_verdicts(reader.light)
+            self.rule, self.judge = _fill(self.rule, rule, rows), _fill(self.judge, judge, rows)
+            self.copied_human = _fill(self.copied_human, human, rows)
+            correct = _fill(correct, reader.bools("correct"), rows)
+        self._joined_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.recorded = np.where(correct >= 0, correct, self.judge).astype(np.int8)
         self.human = self.copied_human.copy()
         self.reviewed_rows = np.zeros(n, dtype=bool)  # rows with a review of their own (not copied)
@@ -84,16 +94,61 @@ class RecordsView:
             mask = np.ones(self.count, dtype=bool)
         for name, value in (("domain", domain), ("confidence_token", token)):
             if value is not None:
-                codes, values = self.index.codes(name)
+                codes, values = self.codes(name)
                 mask &= codes == (values.index(value) if value in values else -2)
         return mask
 
     def counts(self, policy: str = "auto", domain: str | None = None, token: str | None = None) -> dict[str, int]:
         return {which: int(self.mask(which, policy, domain, token).sum()) for which in FILTERS}
 
+    def codes(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """A dictionary column as (codes, values), the readers' values filling this run's empty ones."""
+        if not self.readers:
+            return self.index.codes(name)
+        if name not in self._joined_codes:
+            codes, values = self.index.codes(name)
+            values = list(values)
+            for reader, rows in self.readers:
+                theirs, their_values = reader.codes(name)
+                if not len(theirs):
+                    continue
+                lookup = {v: i for i, v in enumerate(values)}
+                for v in their_values:
+                    if v not in lookup:
+                        lookup[v] = len(values)
+                        values.append(v)
+                remap = np.array([lookup[v] for v in their_values] + [-1], dtype=np.int32)
+                codes = _fill(codes, remap[theirs], rows)
+            self._joined_codes[name] = (codes, values)
+        return self._joined_codes[name]
+
+    def floats(self, name: str) -> np.ndarray:
+        values = self.index.floats(name).astype(float)
+        for reader, rows in self.readers:
+            theirs = reader.floats(name).astype(float)
+            take = (values != values) & (rows >= 0)
+            values = np.where(take, theirs[rows.clip(0)], values)
+        return values
+
+    def records(self, rows: Any) -> list[dict[str, Any]]:
+        """Whole records at `rows`, each with the fields its readers add (those this run's record leaves empty)."""
+        records = self.index.records(rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        for reader, mapping in self.readers:
+            theirs = mapping[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+            have = np.flatnonzero(theirs >= 0)
+            try:
+                found = reader.records(theirs[have])
+            except IndexStale:
+                continue  # the reader is still writing: its fields show after a reload
+            for position, other in zip(have.tolist(), found, strict=True):
+                mine = records[position]
+                records[position] = {**mine, **{k: v for k, v in other.items() if mine.get(k) is None}}
+        return records
+
     def values(self, name: str) -> list[str]:
         """The values of a dictionary column present in the run (domains, tokens), sorted."""
-        codes, values = self.index.codes(name)
+        codes, values = self.codes(name)
         present = np.unique(codes[codes >= 0]) if len(codes) else []
         return sorted(values[i] for i in present)
 
@@ -154,4 +209,32 @@ class Selection:
         """The next page of whole records (read by offset)."""
         rows = self.next_rows(size)
         self.page_rows.extend(rows.tolist())
-        return self.view.index.records(rows)
+        return self.view.records(rows)
+
+
+def join_rows(index: RecordsIndex, other: RecordsIndex) -> np.ndarray:
+    """For each row of `index`, the row of `other` with the same (example_id, sample_idx), or -1. Sorted keys and
+    one binary search: well under a second at a million rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, values = index.codes("example_id")
+    their_codes, their_values = other.codes("example_id")
+    to_mine = pc.index_in(pa.array(their_values, pa.string()), value_set=pa.array(values, pa.string()))
+    to_mine = np.append(to_mine.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), -1)
+    mapped = to_mine[their_codes]
+    theirs = mapped * (1 << 24) + other.sample_idx.astype(np.int64)
+    valid = np.flatnonzero(mapped >= 0)
+    order = valid[np.argsort(theirs[valid], kind="stable")]
+    keys = theirs[order]
+    mine = codes.astype(np.int64) * (1 << 24) + index.sample_idx.astype(np.int64)
+    if not len(keys):
+        return np.full(index.count, -1, dtype=np.int64)
+    pos = np.searchsorted(keys, mine).clip(0, len(keys) - 1)
+    return np.where((codes >= 0) & (keys[pos] == mine), order[pos], -1).astype(np.int64)
+
+
+def _fill(mine: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`mine` with its empty (-1) entries taken from `theirs` at the joined rows."""
+    take = (mine < 0) & (rows >= 0)
+    return np.where(take, theirs[rows.clip(0)], mine).astype(mine.dtype)

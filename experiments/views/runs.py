@@ -111,7 +111,12 @@ class RunsIndex:
         counts = manifest.get("counts") or {}
         records = counts.get("records")
         errors = counts.get("errors")
-        if status == "done":
+        if manifest.get("stage") == "pipeline":  # a run of runs: its steps, not its (empty) records
+            steps = manifest.get("steps") or {}
+            done = sum(1 for s in steps.values() if s.get("status") == "done")
+            progress = progress_text(done, len(manifest.get("step_order") or steps) or None, "steps")
+            records = errors = None
+        elif status == "done":
             self._live.pop(store.run_id, None)
             expected = counts.get("expected_records")
             progress = progress_text(records or 0, expected) if expected else progress_text(records, None)

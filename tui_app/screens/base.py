@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -18,9 +19,31 @@ PaletteCommand = tuple[str, str, Callable[[], object]]
 CANCELLABLE = ("running", "queued", "interrupted")  # cancelling an interrupted run marks it cancelled
 
 
+def contextual(key: str, action: str, description: str, **kwargs: Any) -> list[Binding]:
+    """A key that applies to some runs only: in the footer while it applies (`unavailable` says None); pressed
+    when it does not, the second binding says why in one line (no key is ever silent)."""
+    return [Binding(key, action, description, **kwargs),
+            Binding(key, f"explain('{action}')", description, show=False)]
+
+
 class ConsoleScreen(Screen):
     """Base screen. Workers started here are thread workers with `exit_on_error=False`: a failure (a run that
-    cannot be resumed, an unreadable file) becomes an error notification, handled in one place below."""
+    cannot be resumed, an unreadable file) becomes an error notification, handled in one place below.
+
+    Every key answers: a `contextual` key that does not apply says why (`unavailable`) instead of doing nothing."""
+
+    def unavailable(self, action: str) -> str | None:
+        """None when `action` applies here and now; else one line saying why not and what would work."""
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "explain":
+            return True
+        return self.unavailable(action) is None
+
+    def action_explain(self, action: str) -> None:
+        self.notify(self.unavailable(action) or f"{action} is available again: press the key once more.",
+                    severity="warning", timeout=6)
 
     @property
     def console(self) -> ConfConsoleApp:
@@ -43,6 +66,7 @@ class ConsoleScreen(Screen):
     # -- run actions shared by the Runs and Run screens ---------------------------------------------------
     def cancel_run(self, run_id: str | None, status: str) -> None:
         if not run_id:
+            self.notify("No run selected.", severity="warning")
             return
         if status not in CANCELLABLE:
             self.notify(f"{run_id} is {status}: nothing to cancel.", severity="warning")
@@ -54,6 +78,7 @@ class ConsoleScreen(Screen):
 
     def resume_run(self, run_id: str | None, status: str, force: bool = False) -> None:
         if not run_id:
+            self.notify("No run selected.", severity="warning")
             return
         if status == "done" and not force:  # resuming would re-finalize it and launch its next stage again
             self.notify(f"{run_id} is done; R recomputes it from scratch.", severity="warning")

@@ -61,9 +61,10 @@ class CalibrationScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"calibration of {self.store.run_id}"
-        self.action_reload()
+        self._load()
 
     def action_reload(self) -> None:
+        self.notify(f"re-reading the calibration of {self.store.run_id}", timeout=2)
         self._load()
 
     @work(thread=True, exit_on_error=False, name="read calibration", group="calibration")
@@ -137,7 +138,9 @@ def open_calibration(screen: ConsoleScreen, store: RunStore) -> None:
 
     stage = store.manifest().get("stage")
     if stage not in STAGES:
-        screen.notify(f"Calibration is for evaluation and delegation runs; {store.run_id} is a {stage} run.",
+        from experiments.views.show import article
+
+        screen.notify(f"Calibration is for evaluation and delegation runs; {store.run_id} is {article(str(stage))}.",
                       severity="warning")
         return
     screen.app.push_screen(CalibrationScreen(store))

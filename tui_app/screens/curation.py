@@ -57,13 +57,14 @@ class CurationScreen(ConsoleScreen):
         self.view: CurationView | None = None
         self.state: ThresholdState | None = None
         self.shown_bucket: tuple[str, str] | None = None
+        self.choices: list[Any] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="cur-pick"):
             yield Select[str]([], prompt="weak run", id="cur-weak")
             yield Select[str]([], prompt="strong run", id="cur-strong")
-        yield Static("pick a weak and a strong graded run", id="cur-status", markup=False)
+        yield Static("reading the graded runs…", id="cur-status", markup=False)
         with Horizontal(id="cur-hists"):
             for role in ("weak", "strong"):
                 with Vertical(classes="cur-hist"):
@@ -92,26 +93,42 @@ class CurationScreen(ConsoleScreen):
         self.app.call_from_thread(self.show_choices, choices)
 
     def show_choices(self, choices: list[Any]) -> None:
-        options = [(c.label, c.id) for c in choices]
-        ids = [c.id for c in choices]
-        if self.weak not in ids:  # e.g. the Runs cursor was on an inference run
-            self.weak = next((i for i in ids if i != self.strong), None)
-        if self.strong not in ids or self.strong == self.weak:
-            self.strong = next((i for i in ids if i != self.weak), None)
-        if not ids:
-            self.query_one("#cur-status", Static).update("no finished graded or judged runs yet")
-        for role, value in (("weak", self.weak), ("strong", self.strong)):
-            select = self.query_one(f"#cur-{role}", Select)
-            select.set_options(options)
-            if value in ids:
-                select.value = value
+        """Weak: every rated run; strong: only runs that pair with the weak one (other answers to the same
+        questions). With no pair possible the status line says why and what would make one."""
+        from experiments.stages.curation.views import default_pair
+
+        self.choices = choices
+        self.weak, self.strong = default_pair(choices, self.weak, self.strong)
+        self.query_one("#cur-weak", Select).set_options([(c.label, c.id) for c in choices])
+        if self.weak:
+            self.query_one("#cur-weak", Select).value = self.weak
+        self._offer_partners()
         self._maybe_load()
+
+    def _offer_partners(self) -> None:
+        from experiments.stages.curation.views import pairing_problem, partners
+
+        chosen = next((c for c in self.choices if c.id == self.weak), None)
+        found = partners(chosen, self.choices) if chosen else []
+        select = self.query_one("#cur-strong", Select)
+        select.set_options([(c.label, c.id) for c in found])
+        if self.strong not in [c.id for c in found]:
+            self.strong = found[0].id if found else None
+        if self.strong:
+            select.value = self.strong
+        problem = pairing_problem(self.choices, self.weak)
+        if problem:
+            self.view = None
+            self.query_one("#cur-status", Static).update(problem)
 
     @on(Select.Changed)
     def _picked(self, event: Select.Changed) -> None:
         value = None if event.value is Select.NULL else str(event.value)
         if event.select.id == "cur-weak":
+            if value == self.weak:
+                return
             self.weak = value
+            self._offer_partners()
         elif event.select.id == "cur-strong":
             self.strong = value
         self._maybe_load()
@@ -136,16 +153,24 @@ class CurationScreen(ConsoleScreen):
 
     # -- thresholds -----------------------------------------------------------------------------------------
     def action_move(self, which: str, direction: int) -> None:
+        before = (self.low_thresh, self.high_thresh)
         if which == "low":
             self.low_thresh = step(self.low_thresh, direction * STEP)
         else:
             self.high_thresh = step(self.high_thresh, direction * STEP)
+        if (self.low_thresh, self.high_thresh) == before:
+            value = self.low_thresh if which == "low" else self.high_thresh
+            self.notify(f"{which}_thresh is already {value:.2f}, its {'lowest' if direction < 0 else 'highest'}.",
+                        timeout=3)
         self.refresh_state()
 
     def refresh_state(self) -> None:
         if self.view is None:
+            from experiments.stages.curation.views import pairing_problem
+
+            problem = pairing_problem(self.choices, self.weak) or "(no pair of runs loaded yet)"
             self.query_one("#cur-status", Static).update(
-                f"low_thresh {self.low_thresh:.2f}   high_thresh {self.high_thresh:.2f}   (no runs loaded)")
+                f"low_thresh {self.low_thresh:.2f}   high_thresh {self.high_thresh:.2f}   {problem}")
             return
         state = self.state = self.view.apply(self.low_thresh, self.high_thresh)
         share = state.kept / state.questions if state.questions else 0.0
@@ -205,7 +230,10 @@ class CurationScreen(ConsoleScreen):
     # -- export -----------------------------------------------------------------------------------------------
     def action_export(self, action: str) -> None:
         if not (self.weak and self.strong):
-            self.notify("Pick a weak and a strong run first.", severity="warning")
+            from experiments.stages.curation.views import pairing_problem
+
+            self.notify(pairing_problem(self.choices, self.weak) or "Pick a weak and a strong run first.",
+                        severity="warning", timeout=8)
             return
         self._launch(action, self.weak, self.strong, self.low_thresh, self.high_thresh)
 

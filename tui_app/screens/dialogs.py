@@ -17,6 +17,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
         Binding("escape", "answer(False)", "No", show=False),
+        Binding("question_mark", "keys", "Keys", show=False),
     ]
 
     def __init__(self, message: str, yes: str = "Yes") -> None:
@@ -40,6 +41,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+    def action_keys(self) -> None:
+        self.notify(f"y: {self.yes}   n or escape: no", timeout=4)
 
 
 def binding_rows(screen: Screen) -> list[tuple[str, str]]:

@@ -194,6 +194,7 @@ class GuidedScreen(PollingScreen):
         with self._lock:
             tokens = list(self.state.tokens(self.selected))
         if not tokens:
+            self.notify("No tokens in this sequence yet: they show as the run writes them.", timeout=3)
             return
         current = len(tokens) - 1 if self.cursor is None else self.cursor
         self.follow = False
@@ -213,6 +214,8 @@ class GuidedScreen(PollingScreen):
         self.render_state()
 
     def action_follow(self) -> None:
+        if self.follow:
+            self.notify("Already following the newest tokens (← → [ ] pause on a token).", timeout=3)
         self.follow = True
         self.render_state()
 

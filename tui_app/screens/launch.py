@@ -56,7 +56,16 @@ class LaunchScreen(ConsoleScreen):
 
     async def on_mount(self) -> None:
         self.sub_title = f"clone of {self.source_run}" if self.source_run else "new run"
+        self.query_one("#launch-button", Button).can_focus = False  # ctrl+s launches; tab stays in the form
         await self.build_form(self.stage, self.data, report_unknown=True)
+        self.focus_first_field()
+
+    def focus_first_field(self) -> None:
+        """Focus lands on the first field that needs input (a problem the form reports), else the first field;
+        shift+tab goes back to the stage picker."""
+        widget = self.form.first_needing_input(self.state.errors if self.state else {})
+        if widget is not None:
+            widget.focus()
 
     # -- the form -------------------------------------------------------------------------------------------
     @property
@@ -85,6 +94,7 @@ class LaunchScreen(ConsoleScreen):
         if isinstance(event.value, str) and event.value != self.stage:
             carried = self.state.data if self.state else {}  # title, model, ... carry over where they fit
             await self.build_form(event.value, carried)
+            self.focus_first_field()
 
     @on(SpecForm.Changed)
     def _form_changed(self, event: SpecForm.Changed) -> None:

@@ -26,6 +26,7 @@ from experiments.textsafe import inert
 from experiments.views.records import RECORD_COLUMNS, VERDICT_MARKS, record_cells
 from experiments.views.records_index import RecordsIndex
 from experiments.views.records_query import RecordsView, Selection
+from experiments.views.verdicts import overlay_for
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.detail import RecordDetail
 from tui_app.widgets.status import VERDICT_STYLES
@@ -75,9 +76,11 @@ class RecordsScreen(ConsoleScreen):
         self._indexing = ""
         self._search_timer: Timer | None = None
         self._open_lock = threading.Lock()
+        self._readers: list[str] = []  # run ids whose verdicts/tokens are joined in (an inference run's readers)
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static("", id="records-note", markup=False)
         with Horizontal(id="filter-bar"):
             yield Static("", id="filter-label")
             yield Input(placeholder="search question / response  (/)", id="search")
@@ -93,6 +96,7 @@ class RecordsScreen(ConsoleScreen):
         for column in RECORD_COLUMNS:
             table.add_column(column, key=column)
         table.focus()
+        self.query_one("#records-note", Static).display = False
         self.reload(refresh=True)
 
     # -- loading ------------------------------------------------------------------------------------------
@@ -120,14 +124,25 @@ class RecordsScreen(ConsoleScreen):
 
             old = view.index if view is not None else None
             index = old.refresh(progress) if old is not None else RecordsIndex.open(self.store, progress)
-            if index is not old or view is None:
-                view = RecordsView(index)
+            overlay = overlay_for(self.store, self.console.home)  # an inference run: its readers' verdicts
+            readers = [RecordsIndex.open(source) for source in overlay.sources] if overlay is not None else []
+            if index is not old or view is None or readers or self._readers:
+                view = RecordsView(index, readers=readers)
                 session = ReviewSession(self.store, view)
+            self._readers = [source.run_id for source in overlay.sources] if overlay is not None else []
+            self.app.call_from_thread(self._set_note, overlay.note() if overlay is not None else "")
         assert view is not None and session is not None
         pager = view.select(self.which, self.policy, self.domain, self.token, self.query_text)
         counts = view.counts(self.policy, self.domain, self.token)
         page = pager.next_page(self.page_size)
         self.app.call_from_thread(self._show_first, generation, view, session, pager, counts, page)
+
+    def _set_note(self, text: str) -> None:
+        """An inference run's records show the verdicts of the runs that read it, or say where they would be."""
+        if self.is_attached:
+            note = self.query_one("#records-note", Static)
+            note.display = bool(text)
+            note.update(inert(text))
 
     def _set_indexing(self, text: str) -> None:
         if self.is_attached:
@@ -255,6 +270,11 @@ class RecordsScreen(ConsoleScreen):
 
     # -- actions ------------------------------------------------------------------------------------------
     def action_filter(self, which: str) -> None:
+        if which == self.which:  # pressing the same key again re-reads: new chunks of a running run show up
+            self.notify(f"re-reading the {which} records", timeout=2)
+            self.which = which
+            self.reload(refresh=True)
+            return
         self.which = which
         self.reload()
 
@@ -291,7 +311,8 @@ class RecordsScreen(ConsoleScreen):
         self.reload()
 
     def action_reload(self) -> None:
-        """Re-read the run's chunks (a running run has written more) and recount."""
+        """Re-read the run's chunks (a running run has written more), look for verdicts again, recount."""
+        self.notify(f"reloading the records of {self.store.run_id}", timeout=2)
         self.reload(refresh=True)
 
     def action_search(self) -> None:

@@ -102,7 +102,7 @@ class ReviewScreen(ConsoleScreen):
     def show_current(self) -> None:
         row = self.queue.row
         try:
-            record = self.session.view.index.records([row])[0]
+            record = self.session.view.records([row])[0]
         except IndexStale as exc:  # the run was force-resumed under us: its records are not these any more
             self.notify(str(exc), title="records changed", severity="error", timeout=10)
             self.app.pop_screen()

@@ -19,7 +19,8 @@ from experiments.stages.sft.views import is_sft, loss_view
 from experiments.textsafe import inert
 from experiments.views.lineage import Lineage, lineage_markup, lineage_of
 from experiments.views.runs import error_cells, format_metrics, progress_line, run_info, status_of, summary_text
-from tui_app.screens.base import PaletteCommand, PollingScreen
+from tui_app.screens.base import PaletteCommand, PollingScreen, contextual
+from tui_app.screens.runs import why_not
 from tui_app.widgets.loss_plot import LossPlot
 from tui_app.widgets.status import STATUS_STYLES
 
@@ -44,8 +45,8 @@ class RunScreen(PollingScreen):
         Binding("i", "input_run", "Input run", show=False),
         Binding("p", "pipeline", "Pipeline", show=False),
         Binding("e", "export_report", "Report"),
-        Binding("k", "calibration", "Calibration"),  # evaluation/delegation runs only (check_action)
-        Binding("g", "guided", "Guided view"),  # shown only for a guided run (check_action)
+        *contextual("k", "calibration", "Calibration"),  # evaluation/delegation runs only
+        *contextual("g", "guided", "Guided view"),  # guided runs only
     ]
 
     def __init__(self, store: RunStore) -> None:
@@ -206,10 +207,12 @@ class RunScreen(PollingScreen):
     def is_guided(self) -> bool:
         return self.manifest.get("stage") == "guided"
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "calibration":
-            return self.manifest.get("stage") in ("evaluation", "delegation")
-        return self.is_guided if action == "guided" else True
+    def unavailable(self, action: str) -> str | None:
+        if action not in ("guided", "calibration"):
+            return None
+        if not self.manifest:
+            return f"{self.store.run_id} is still being read."
+        return why_not(action, self.store.run_id, str(self.manifest.get("stage", "")))
 
     def action_guided(self) -> None:
         from tui_app.screens.guided import GuidedScreen

@@ -12,13 +12,25 @@ from experiments.runs.store import RunStore
 from experiments.stages import STAGES
 from experiments.textsafe import inert
 from experiments.views.runs import RunRow, RunsIndex
-from tui_app.screens.base import ConsoleScreen, PaletteCommand
+from tui_app.screens.base import ConsoleScreen, PaletteCommand, contextual
 from tui_app.widgets.status import status_text
 
 COLUMNS = (("id", "id"), ("stage", "stage"), ("status", "status"), ("progress", "progress"),
            ("records", "records"), ("errors", "errors"), ("result", "metric"), ("created", "created"),
            ("title", "title"))
 DEMO_LIMIT = 20
+
+
+def why_not(action: str, run_id: str, stage: str) -> str | None:
+    """Why the Guided view or the Calibration screen does not open on this run (None: it does)."""
+    from experiments.views.show import article
+
+    if action == "guided" and stage != "guided":
+        return f"{run_id} is {article(stage)}: the Guided view shows guided runs (n, stage guided, launches one)."
+    if action == "calibration" and stage not in ("evaluation", "delegation"):
+        return (f"{run_id} is {article(stage)}: Calibration shows evaluation and delegation runs (n, stage "
+                "evaluation, launches one).")
+    return None
 
 
 def demo_text() -> str:
@@ -34,7 +46,7 @@ class RunsScreen(ConsoleScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),  # over the table's own enter
         Binding("o", "open_records", "Records"),
-        Binding("k", "calibration", "Calibration", show=False),  # evaluation/delegation runs only
+        *contextual("k", "calibration", "Calibration", show=False),  # evaluation/delegation runs only
         Binding("n", "new_run", "New run"),
         Binding("e", "clone_run", "Clone + edit"),
         Binding("u", "curation", "Curation", show=False),  # in the help (?) and the palette; footer kept short
@@ -42,8 +54,8 @@ class RunsScreen(ConsoleScreen):
         Binding("c", "cancel", "Cancel"),
         Binding("r", "resume", "Resume"),
         Binding("R", "force_resume", "Force resume"),
-        Binding("g", "refresh", "Refresh", show=False),
-        Binding("G", "guided", "Guided view"),  # shown only when the selected run is guided (check_action)
+        Binding("g", "refresh_now", "Refresh", show=False),
+        *contextual("G", "guided", "Guided view"),  # in the footer only when the selected run is guided
         Binding("x", "compare", "Compare"),  # mark a run, then x on another: the two side by side
     ]
 
@@ -148,14 +160,25 @@ class RunsScreen(ConsoleScreen):
         row = self.rows.get(self.selected_run_id() or "")
         return row is not None and row.stage == "guided"
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self._selected_is_guided() if action == "guided" else True
+    def unavailable(self, action: str) -> str | None:
+        if action not in ("guided", "calibration"):
+            return None
+        if not self.rows:  # also: not composed yet
+            return "No runs yet: d launches the demo, n a new run."
+        row = self.rows.get(self.selected_run_id() or "")
+        if row is None:
+            return "No run selected."
+        return why_not(action, row.id, row.stage)
 
     def action_guided(self) -> None:
         from tui_app.screens.guided import GuidedScreen
 
         if self._selected_is_guided() and (store := self._store()):
             self.app.push_screen(GuidedScreen(store))
+
+    def action_refresh_now(self) -> None:
+        self.notify(f"re-reading {self.console.runs_dir}", timeout=2)
+        self.action_refresh()
 
     def _store(self) -> RunStore | None:
         run_id = self.selected_run_id()

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Checkbox, Collapsible, Input, Select, Static
+from textual.widgets._collapsible import CollapsibleTitle
 
 from experiments.stages.form import FieldDescriptor, leaves
 
@@ -41,7 +42,10 @@ def field_label(desc: FieldDescriptor, error: str = "") -> Text:
 
 
 class SpecForm(VerticalScroll):
-    """A form over `descriptors`, filled with `values` (field key -> widget value)."""
+    """A form over `descriptors`, filled with `values` (field key -> widget value). The scroll container itself
+    takes no focus: tab goes from field to field in the form's order (section titles fold their section)."""
+
+    can_focus = False
 
     class Changed(Message):
         """Some field changed: the screen re-validates."""
@@ -61,6 +65,10 @@ class SpecForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield from self._fields(self.descriptors)
+
+    def on_mount(self) -> None:
+        for title in self.query(CollapsibleTitle):  # tab goes field to field; a click folds a section
+            title.can_focus = False
 
     def _fields(self, descriptors: Iterable[FieldDescriptor]) -> ComposeResult:
         """Two widgets per field (a label that also carries help and error, then the input): the inference form
@@ -98,6 +106,13 @@ class SpecForm(VerticalScroll):
             else:
                 out[desc.key] = widget.value  # type: ignore[attr-defined]
         return out
+
+    def first_needing_input(self, errors: dict[str, str]) -> Widget | None:
+        """The input of the first field with a problem (a required field left empty reads as one), else the
+        first field's input."""
+        keys = [d.key for d in self._leaves]
+        wanted = next((k for k in keys if k in errors), keys[0] if keys else None)
+        return self.query_one(f"#{widget_id(wanted)}") if wanted else None
 
     def set_value(self, key: str, value: Any) -> None:
         """Set one field (tests, and the screen when it fills a field for the user)."""

@@ -34,6 +34,8 @@ class RunChoice:
     stage: str
     title: str
     model: str
+    dataset: str = ""  # the records' source (the questions)
+    root: str = ""  # the inference run whose answers these verdicts are of
 
     @property
     def label(self) -> str:
@@ -46,19 +48,78 @@ def rated_runs(home: str | os.PathLike[str] | None) -> list[RunChoice]:
     for store in RunStore.list(home):
         m = store.manifest()
         if m.get("stage") in RATED_STAGES and store.effective_status() == "done":
+            first = _first_record(store)
             choices.append(RunChoice(store.run_id, str(m.get("stage")), str(m.get("title") or ""),
-                                     _model_of(store)))
+                                     str(first.get("model", "")), str(first.get("source", "")),
+                                     _root(store, home)))
     return choices
 
 
-def _model_of(store: RunStore) -> str:
+def _first_record(store: RunStore) -> dict[str, Any]:
     import json
 
     chunks = store.done_chunks()
     if not chunks:
-        return ""
+        return {}
     with store.chunk_path(chunks[0]).open("rb") as fh:
-        return str(json.loads(fh.readline() or b"{}").get("model", ""))
+        return dict(json.loads(fh.readline() or b"{}"))
+
+
+def _root(store: RunStore, home: str | os.PathLike[str] | None) -> str:
+    """The first run of its lineage (a grading run's inference run; a tagging run's, through its grading run)."""
+    from experiments.runs.lineage import inputs_of
+
+    seen = {store.run_id}
+    while True:
+        parents = [p for p in inputs_of(store, home) if p.run_id not in seen]
+        if not parents:
+            return store.run_id
+        store = parents[0]
+        seen.add(store.run_id)
+
+
+def pairable(weak: RunChoice, strong: RunChoice) -> bool:
+    """Two runs curation can compare: verdicts of different answers (not a grading run and the tagging run over
+    it) to the same questions."""
+    return weak.root != strong.root and (not weak.dataset or not strong.dataset or weak.dataset == strong.dataset)
+
+
+def partners(weak: RunChoice, choices: list[RunChoice]) -> list[RunChoice]:
+    """The strong runs that pair with `weak`: other models' first, then the same model's (another sampling)."""
+    found = [c for c in choices if pairable(weak, c)]
+    return sorted(found, key=lambda c: c.model == weak.model)
+
+
+def default_pair(choices: list[RunChoice], weak: str | None = None,
+                 strong: str | None = None) -> tuple[str | None, str | None]:
+    """A weak and a strong run that make a pair: the asked ones where they pair, else the newest that do."""
+    by_id = {c.id: c for c in choices}
+    if weak in by_id and strong in by_id and pairable(by_id[weak], by_id[strong]):
+        return weak, strong
+    order = ([by_id[weak]] if weak in by_id else []) + [c for c in choices if c.id != weak]
+    for candidate in order:
+        found = partners(candidate, choices)
+        if found:
+            return candidate.id, found[0].id
+    return (weak if weak in by_id else (choices[0].id if choices else None)), None
+
+
+def pairing_problem(choices: list[RunChoice], weak: str | None) -> str:
+    """Why no pair can be shown, and what would make one ("" when a pair exists)."""
+    need = ("curation compares two runs' verdicts on the same questions: a weak and a strong model's graded "
+            "(or judged) runs")
+    if not choices:
+        return (f"No finished graded or judged runs yet; {need}. Grade two models' answers first, e.g. "
+                "`confconsole infer --dataset arith --model M --then grading` for each model.")
+    chosen = next((c for c in choices if c.id == weak), None)
+    if chosen is None or partners(chosen, choices):
+        return ""
+    same = [c for c in choices if c.root == chosen.root and c.id != chosen.id]
+    verb = "holds" if len(same) == 1 else "hold"
+    also = f" ({', '.join(c.id for c in same)} {verb} verdicts of the same answers)" if same else ""
+    return (f"Nothing pairs with {chosen.id}{also}: {need}. Grade another model's answers to "
+            f"{chosen.dataset or 'these questions'} (`confconsole infer --model BIG --then grading`), then pick "
+            "it as strong.")
 
 
 @dataclass(frozen=True)

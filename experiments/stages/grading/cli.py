@@ -1,4 +1,5 @@
-"""CLI commands of the grading stage: `grade RUN` (a grading run) and `grade-file` (a JSONL file, no run)."""
+"""CLI of the grading stage: `grade RUN` (a grading run over an inference run's answers) and `grade --file IN
+--out OUT` (a JSONL file of answers, no run). `grade-file IN OUT` is the old name of the second."""
 
 from __future__ import annotations
 
@@ -7,45 +8,52 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
-from experiments.cli.common import add_follow_args, launch_and_follow
-from experiments.grading.grade_file import grade_file
+from experiments.cli.commands import hidden_command
+from experiments.cli.common import stage_command
 from experiments.textsafe import inert
 
+FILE_HELP = "Grade IN.jsonl lines {domain, response, gold, ...}; write OUT.jsonl in input order with correct / " \
+            "extracted / status / reason added."
 
-def cmd_grade(args: argparse.Namespace) -> int:
+
+def print_accuracy(stores: list[Any]) -> None:
     from experiments.report.accuracy import format_accuracy
-    from experiments.stages.grading.spec import GradingSpec
 
-    spec = GradingSpec(input_run=args.run, workers=args.workers, timeout=args.timeout, domain=args.domain,
-                       title=f"grade {args.run}")
-
-    def done(stores: list) -> None:
-        print("\n" + inert(format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", []))))
-
-    return launch_and_follow(spec, args, done)
+    print("\n" + inert(format_accuracy(stores[-1].manifest().get("summary", {}).get("accuracy", []))))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `grade` and `grade-file` to the main CLI's sub-parsers."""
-    g = subparsers.add_parser("grade", help="grade an inference run by rule (a grading run)")
-    g.add_argument("run")
-    g.add_argument("--workers", type=int, default=0, help="grader processes (default 0: one per core)")
-    g.add_argument("--timeout", type=float, default=5.0)
-    g.add_argument("--domain", default=None, help="override the records' domain")
-    add_follow_args(g)
-    g.set_defaults(func=cmd_grade)
-    p = subparsers.add_parser(
-        "grade-file",
-        help="grade a JSONL file of responses (math, gsm8k, mc, yesno, code)",
-        description="Grade IN.jsonl lines {domain, response, gold, ...}; write OUT.jsonl in input order "
-        "with correct / extracted / status / reason added.",
-    )
-    p.add_argument("in_path", metavar="IN.jsonl")
-    p.add_argument("out_path", metavar="OUT.jsonl")
-    p.add_argument("--workers", type=int, default=0, help="grading processes (default 0: one per core)")
-    p.add_argument("--timeout", type=float, default=5.0, help="hard per-answer limit in seconds (default 5)")
-    p.set_defaults(func=run)
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`grade` (and the old `grade-file`) on the main CLI's sub-parsers."""
+    parser, spec_args = stage_command(
+        subparsers, "grade", "grading", help="grade a run's answers by rule (a grading run), or a JSONL file",
+        description="Grade an inference run's answers by rule in a process pool with a hard per-answer timeout "
+        "(a grading run: verdicts, accuracy by domain). With --file, grade a JSONL file instead (no run). "
+        + FILE_HELP, positional={"input_run": {"metavar": "RUN", "nargs": "?"}},
+        title=lambda data: f"grade {data.get('input_run', '')}", on_done=print_accuracy)
+    files = parser.add_argument_group("a file instead of a run")
+    files.add_argument("--file", metavar="IN.jsonl", help="grade this JSONL file of answers (no run)")
+    files.add_argument("--out", metavar="OUT.jsonl", help="with --file: where the graded lines go")
+    launch = parser.get_default("func")
+
+    def handler(args: argparse.Namespace) -> int:
+        if args.file:
+            if not args.out:
+                raise ValueError("grade --file IN.jsonl needs --out OUT.jsonl")
+            data = spec_args.build(args)
+            return grade_jsonl(args.file, args.out, data.get("workers", 0), data.get("timeout", 5.0))
+        if not getattr(args, "spec:input_run", None):
+            raise ValueError("grade needs RUN (an inference run's id) or --file IN.jsonl --out OUT.jsonl")
+        return launch(args)
+
+    parser.set_defaults(func=handler)
+    old = hidden_command(subparsers, "grade-file", "grade --file IN.jsonl --out OUT.jsonl")
+    old.add_argument("in_path", metavar="IN.jsonl", help="answers: {domain, response, gold, ...} per line")
+    old.add_argument("out_path", metavar="OUT.jsonl", help="the graded lines, in input order")
+    old.add_argument("--workers", type=int, default=0, help="grading processes (default 0: one per core)")
+    old.add_argument("--timeout", type=float, default=5.0, help="hard per-answer limit in seconds (default 5)")
+    old.set_defaults(func=run)
 
 
 def _progress_bar() -> tuple[AbstractContextManager, Callable[[int, int], None] | None]:
@@ -64,14 +72,18 @@ def _progress_bar() -> tuple[AbstractContextManager, Callable[[int, int], None] 
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler for ``grade-file``; returns the process exit code."""
+    """Handler of the old `grade-file IN OUT`; returns the process exit code."""
+    return grade_jsonl(args.in_path, args.out_path, args.workers, args.timeout)
+
+
+def grade_jsonl(in_path: str, out_path: str, workers: int, timeout: float) -> int:
+    from experiments.grading.grade_file import grade_file
+
     bar, update = _progress_bar()
     try:
         with bar:
-            summary = grade_file(
-                args.in_path, args.out_path, workers=args.workers or os.cpu_count() or 1, timeout=args.timeout,
-                progress=update,
-            )
+            summary = grade_file(in_path, out_path, workers=workers or os.cpu_count() or 1, timeout=timeout,
+                                 progress=update)
     except (OSError, ValueError) as e:
         print(inert(f"grade-file: {e}"), file=sys.stderr)
         return 1
@@ -82,3 +94,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"correct: {summary['correct']}/{total}")
     print(f"wrote {summary['out_path']}")
     return 0
+

@@ -1,5 +1,6 @@
-"""Commands of the guided stage: `guide` (one prompt, in-process, two colours), `guided` (an evaluation run),
-`guided-export` (the reference's JSONL) and `guided-stats` (teacher-forced statistics of any run's answers)."""
+"""Commands of the guided stage, under `guided`: `run` (an evaluation run over a dataset and a (c, k) grid),
+`prompt` (one prompt here, two colours, through the stage's own loop) and `stats` (teacher-forced statistics of
+any run's answers); the `guided` export format writes the reference's JSONL."""
 
 from __future__ import annotations
 
@@ -9,62 +10,47 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.cli.common import add_follow_args, home_of, launch_and_follow
-from experiments.specs import DEFAULT_MAX_TOKENS
+from experiments.cli.commands import add_command, add_sub_commands
+from experiments.cli.common import home_of, stage_command
+from experiments.cli.exports import add_export_format
+from experiments.cli.spec_args import Extra, add_spec_args, option
+
+ALIASES = {"base_backend.kind": ("--base-engine",), "oracle_backend.kind": ("--oracle-engine",)}
+PROMPT_FIELDS = ("base", "oracle", "base_backend", "oracle_backend", "policy", "c", "k", "step_size",
+                 "max_new_tokens", "threshold", "p_start", "p_end", "seed", "base_sampling", "oracle_sampling",
+                 "attention_stats", "ignore_eos")
 
 
-def _backend(kind: str, base_url: str | None) -> Any:
-    from experiments.specs import BackendSpec
-
-    return BackendSpec(kind=kind, options={"base_url": base_url} if base_url else {})
-
-
-def guided_spec(args: argparse.Namespace) -> Any:
-    from experiments.datasets.base import DatasetSpec
-    from experiments.stages.guided.spec import GuidedSpec
-
-    return GuidedSpec(
-        title=args.title or f"guided {args.base} + {args.oracle} on {args.dataset} x{args.limit or 'all'}",
-        dataset=DatasetSpec(source=args.dataset, limit=args.limit), base=args.base, oracle=args.oracle,
-        base_backend=_backend(args.base_engine, args.base_url), oracle_backend=_backend(args.oracle_engine,
-                                                                                        args.oracle_url),
-        policy=args.policy, c=args.c, k=args.k, grid=[list(map(int, g.split(","))) for g in args.grid or []],
-        step_size=args.step_size, max_new_tokens=args.max_new_tokens, threshold=args.threshold,
-        chunk_size=args.chunk_size, stats=args.stats, attention_stats=args.attention_stats)
+def url_extras() -> tuple[Extra, ...]:
+    return (Extra(("--base-url",), "base_backend.options.base_url", "OpenAI-compatible endpoint of the base",
+                  option("base_backend", "base_url"), {"metavar": "URL"}),
+            Extra(("--oracle-url",), "oracle_backend.options.base_url", "OpenAI-compatible endpoint of the oracle",
+                  option("oracle_backend", "base_url"), {"metavar": "URL"}))
 
 
-def cmd_guided(args: argparse.Namespace) -> int:
-    return launch_and_follow(guided_spec(args), args)
+def title(data: dict[str, Any]) -> str:
+    dataset = data.get("dataset", {})
+    return (f"guided {data.get('base', 'smollm2-135m')} + {data.get('oracle', 'smollm2-135m')} on "
+            f"{dataset.get('source', 'arith')} x{dataset.get('limit') or 'all'}")
 
 
-def cmd_guide(args: argparse.Namespace) -> int:
+def cmd_prompt(args: argparse.Namespace) -> int:
     """One prompt in this process: pieces print as they come, base in red and oracle in blue."""
-    from backends.guided.session import GuidedLoop, GuidedParams
+    from experiments.stages import parse_spec
     from experiments.stages.guided.colors import Painter
-    from experiments.stages.guided.policies import make_policy
-    from experiments.stages.guided.sessions import open_oracle, open_session
+    from experiments.stages.guided.run import guide_prompt
 
-    ctx = _LocalContext()
-    policy = make_policy(args.policy, threshold=args.threshold, p_start=args.p_start, p_end=args.p_end)
-    base_backend = _backend(args.base_engine, args.base_url)
-    base = None if policy.oracle_only else open_session(base_backend, args.base, ctx, "base",
-                                                        attention_stats=args.attention_stats)
-    oracle = None
-    if policy.oracle_only or (args.c > 0 and args.k > 0):
-        oracle = open_oracle(_backend(args.oracle_engine, args.oracle_url), args.oracle, ctx, base_backend,
-                             args.base, lambda: base)
+    spec = parse_spec(args.spec_args.build(args))
     painter = Painter(sys.stdout, verbose=args.verbose, color=args.color)
     painter.legend()
-    params = GuidedParams(c=args.c, k=args.k, step_size=args.step_size, max_new_tokens=args.max_new_tokens)
-    loop = GuidedLoop(base, oracle, policy, params, on_pieces=lambda row, pieces: painter.pieces(pieces),
-                      seed=args.seed)
-    [seq] = loop.run([[{"role": "user", "content": args.prompt}]])
-    painter.end(seq, loop.timings)
+    seq, timings = guide_prompt(spec, args.prompt, _LocalContext(),
+                                on_pieces=lambda row, pieces: painter.pieces(pieces))
+    painter.end(seq, timings)
     return 0
 
 
 class _LocalContext:
-    """What `open_session` needs from a stage context, for in-process use (logs go to stderr when verbose)."""
+    """What opening sessions needs from a stage context, in this process (logs go to stderr)."""
 
     def __init__(self) -> None:
         self.emit = self
@@ -76,20 +62,19 @@ class _LocalContext:
     def log(self, message: str) -> None:
         print(message, file=sys.stderr)
 
+    def start_local_server(self, model: str, args: list[str]) -> str:
+        raise ValueError("`guided prompt` cannot start a local server: give --base-url / --oracle-url")
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from experiments.runs.store import RunStore
+
+def write_guided(stores: list[Any], out: Path | None, args: argparse.Namespace) -> list[Path]:
     from experiments.stages.guided.records import reference_row
 
-    store = RunStore.open(args.run, home_of(args))
-    out = Path(args.out) if args.out else store.output_path("guided.jsonl")
-    count = 0
-    with out.open("w", encoding="utf-8") as fh:
+    store = stores[0]
+    path = out or store.output_path("guided.jsonl")
+    with path.open("w", encoding="utf-8") as fh:
         for record in store.records():
             fh.write(json.dumps(reference_row(record), ensure_ascii=False) + "\n")
-            count += 1
-    print(f"wrote {count} records to {out}")
-    return 0
+    return [path]
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -100,50 +85,32 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base", default="smollm2-135m", help="the small model that writes")
-    p.add_argument("--oracle", default="smollm2-135m", help="the big model consulted")
-    p.add_argument("--base-engine", choices=["hf", "vllm", "openai_compat"], default="hf")
-    p.add_argument("--oracle-engine", choices=["hf", "vllm", "openai_compat"], default="hf")
-    p.add_argument("--base-url", help="openai_compat endpoint of the base")
-    p.add_argument("--oracle-url", help="openai_compat endpoint of the oracle")
-    p.add_argument("--policy", default="random_rising",
-                   choices=["never", "always", "random_rising", "entropy", "varentropy", "oracle_only"])
-    p.add_argument("--c", type=int, default=5, help="consultations per answer at most")
-    p.add_argument("--k", type=int, default=10, help="oracle tokens per consultation")
-    p.add_argument("--step-size", type=int, default=10)
-    p.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_TOKENS)
-    p.add_argument("--threshold", type=float, default=3.0, help="entropy/varentropy policies (bits)")
-    p.add_argument("--attention-stats", action="store_true", help="last-layer attention statistics too")
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    g = sub.add_parser("guide", help="guided decoding of one prompt here: base tokens red, oracle tokens blue")
-    g.add_argument("--prompt", required=True)
-    _model_args(g)
-    g.add_argument("--p-start", type=float, default=0.1)
-    g.add_argument("--p-end", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--verbose", action="store_true", help="statistics at consultation points and a summary")
-    g.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    g.set_defaults(func=cmd_guide)
-    r = sub.add_parser("guided", help="a guided evaluation run over a dataset and a (c, k) grid")
-    _model_args(r)
-    r.add_argument("--dataset", default="arith")
-    r.add_argument("--limit", type=int, default=None)
-    r.add_argument("--grid", nargs="*", metavar="C,K", help="more cells, e.g. 5,10 20,10")
-    r.add_argument("--chunk-size", type=int, default=16)
-    r.add_argument("--stats", choices=["during", "after", "none"], default="during")
-    r.add_argument("--title", default="")
-    add_follow_args(r)
-    r.set_defaults(func=cmd_guided)
-    e = sub.add_parser("guided-export", help="a guided run's records as the reference's JSONL")
-    e.add_argument("run")
-    e.add_argument("--out", help="file (default: the run's outputs/guided.jsonl)")
-    e.set_defaults(func=cmd_export)
-    s = sub.add_parser("guided-stats", help="teacher-forced base-model statistics over any run's answers")
-    s.add_argument("run")
-    s.add_argument("--model", help="the model that re-reads (default: the run's base or model)")
-    s.add_argument("--attention-stats", action="store_true")
-    s.add_argument("--limit", type=int, default=None)
-    s.set_defaults(func=cmd_stats)
+    guided = add_command(sub, "guided", group="run", help="guided decoding: a small base model, a big oracle at "
+                         "points a policy picks", description="Guided decoding: the base model writes; where a "
+                         "policy picks, the oracle writes the next k tokens, at most c times per answer.")
+    commands = add_sub_commands(guided, "commands")
+    stage_command(commands, "run", "guided", help="a guided run over a dataset and a (c, k) grid",
+                  description="A guided evaluation run: every (c, k) cell of the grid over the dataset, graded, "
+                  "with live tokens in the console (g on the run). The grid always holds (0, 0) and the oracle "
+                  "alone.", aliases=ALIASES, extras=url_extras(), title=title)
+    prompt = add_command(commands, "prompt", group="run", help="one prompt here: base tokens red, oracle tokens "
+                         "blue", description="Guided decoding of one prompt in this process, through the stage's "
+                         "own loop at (c, k); pieces print as they are written.")
+    prompt.add_argument("--prompt", required=True, help="the question (a user message)")
+    spec_args = add_spec_args(prompt, "guided", only=PROMPT_FIELDS, aliases=ALIASES, extras=url_extras())
+    prompt.add_argument("--verbose", action="store_true", help="statistics at consultation points, and a summary")
+    prompt.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                        help="colour the pieces (default: auto, on a terminal)")
+    prompt.set_defaults(func=cmd_prompt, spec_args=spec_args)
+    stats = add_command(commands, "stats", group="data", help="teacher-forced base-model statistics of any run's "
+                        "answers", description="Re-read a run's answers with the base model (teacher forcing): "
+                        "entropy, varentropy and top-1 probability at every position, into the run's outputs.")
+    stats.add_argument("run", help="any run with answers (guided, inference, ...)")
+    stats.add_argument("--model", help="the model that re-reads (default: the run's base or model)")
+    stats.add_argument("--attention-stats", action="store_true", help="last-layer attention statistics too")
+    stats.add_argument("--limit", type=int, default=None, help="answers to read (default: all)")
+    stats.set_defaults(func=cmd_stats)
+    add_export_format("guided", "a guided run -> the reference's JSONL (c, k, prompt, result, interleaved_outputs, "
+                      "...) (--out a file; default the run's outputs/guided.jsonl)", write_guided, needs_out=False,
+                      single=True, sub=sub)

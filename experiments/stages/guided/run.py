@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from experiments.datasets import Example, load_examples
@@ -100,19 +101,50 @@ def run(spec: GuidedSpec, ctx: StageContext) -> None:
     emit.progress(store.record_count(), total, unit="answers", force=True)
 
 
-def run_block(spec: GuidedSpec, ctx: StageContext, sessions: Sessions, cell: tuple[int, int],
-              block: list[Example], index: int, pool: Any) -> list[dict[str, Any]]:
-    from backends.guided.session import GuidedLoop, GuidedParams, ModelSampling
+def block_loop(spec: GuidedSpec, sessions: Sessions, cell: tuple[int, int],
+               on_pieces: Callable[[int, list[Any]], None] | None = None) -> Any:
+    """The `GuidedLoop` of one (c, k) cell: its policy, the sessions it needs (loaded on first use) and the
+    spec's parameters. A block of the stage and `confconsole guided prompt` both run through it."""
+    from backends.guided.session import GuidedLoop, GuidedParams, sessions_needed
 
     c, k = cell
     policy = policy_for(spec, cell)
-    rows = [(ex, s) for ex in block for s in range(spec.n)]
-    messages = [render_messages(ex, spec.dataset.template, spec.dataset.system_prompt) for ex, _ in rows]
-    base = None if policy.oracle_only else sessions.get("base")
-    oracle = sessions.get("oracle") if policy.oracle_only or (c > 0 and k > 0) else None
+    needs_base, needs_oracle = sessions_needed(policy, c, k)
     params = GuidedParams(c=max(c, 0), k=max(k, 0), step_size=spec.step_size,
                           max_new_tokens=spec.max_new_tokens, ignore_eos=spec.ignore_eos,
                           token_stats=spec.stats == "during", boundary_stats=spec.stats != "none")
+    return GuidedLoop(sessions.get("base") if needs_base else None, sessions.get("oracle") if needs_oracle else None,
+                      policy, params, on_pieces=on_pieces, seed=spec.seed)
+
+
+def samplings(spec: GuidedSpec, index: int) -> tuple[Any, Any]:
+    """Base and oracle sampling of chunk `index`: seeds derived from the spec's, so a resume repeats a block."""
+    from backends.guided.session import ModelSampling
+
+    def one(s: Any, offset: int) -> ModelSampling:
+        seed = None if s.seed is None else s.seed + 1000003 * index + offset
+        return ModelSampling(temperature=s.temperature, top_p=s.top_p, seed=seed)
+
+    return one(spec.base_sampling, 0), one(spec.oracle_sampling, 1)
+
+
+def guide_prompt(spec: GuidedSpec, prompt: str, ctx: Any,
+                 on_pieces: Callable[[int, list[Any]], None] | None = None) -> tuple[Any, Any]:
+    """One prompt through the stage's own loop at the spec's (c, k), in this process: (sequence, timings)."""
+    sessions = Sessions(spec, ctx)
+    try:
+        loop = block_loop(spec, sessions, (spec.c, spec.k), on_pieces)
+        [seq] = loop.run([[{"role": "user", "content": prompt}]], *samplings(spec, 0))
+        return seq, loop.timings
+    finally:
+        sessions.close()
+
+
+def run_block(spec: GuidedSpec, ctx: StageContext, sessions: Sessions, cell: tuple[int, int],
+              block: list[Example], index: int, pool: Any) -> list[dict[str, Any]]:
+    rows = [(ex, s) for ex in block for s in range(spec.n)]
+    messages = [render_messages(ex, spec.dataset.template, spec.dataset.system_prompt) for ex, _ in rows]
+    c, k = cell
     streams = [f"c{c}k{k}/{ex.example_id}#{s}" for ex, s in rows]
 
     def on_pieces(row: int, pieces: list[Any]) -> None:
@@ -120,15 +152,9 @@ def run_block(spec: GuidedSpec, ctx: StageContext, sessions: Sessions, cell: tup
                                                   stats={key: float(v) for key, v in p.stats.items()})
                                        for p in pieces])
 
-    def sampling(s: Any, sample_idx_offset: int) -> ModelSampling:
-        seed = None if s.seed is None else s.seed + 1000003 * index + sample_idx_offset
-        return ModelSampling(temperature=s.temperature, top_p=s.top_p, seed=seed)
-
-    loop = GuidedLoop(base, oracle, policy, params, on_pieces=on_pieces if spec.live_tokens else None,
-                      seed=spec.seed)
+    loop = block_loop(spec, sessions, cell, on_pieces if spec.live_tokens else None)
     started = time.perf_counter()
-    seqs = loop.run(messages, sampling(spec.base_sampling, 0), sampling(spec.oracle_sampling, 1),
-                    row_keys=[f"{ex.example_id}#{s}" for ex, s in rows])
+    seqs = loop.run(messages, *samplings(spec, index), row_keys=[f"{ex.example_id}#{s}" for ex, s in rows])
     wall = time.perf_counter() - started
     ctx.emit.flush_tokens()
     from experiments.grading import GradeItem

@@ -1,55 +1,36 @@
-"""CLI command of the inference stage: `infer` (a run over a dataset with any engine)."""
+"""CLI command of the inference stage: `infer`, its flags generated from `InferenceSpec`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from experiments.cli.common import add_follow_args, launch_and_follow
-from experiments.specs import DEFAULT_MAX_TOKENS
+from experiments.cli.common import stage_command
+from experiments.cli.spec_args import Extra, engine_extras
 
 
-def inference_spec(args: argparse.Namespace) -> Any:
-    from experiments.datasets.base import DatasetSpec
-    from experiments.specs import BackendSpec, SamplingSpec
-    from experiments.stages.inference.spec import InferenceSpec
-
-    options: dict[str, Any] = {}
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if args.batch_size:
-        options["batch_size"] = args.batch_size
-    then = [{"stage": "grading"}] if args.grade else []
-    if args.grade and args.tag:
-        then.append({"stage": "tagging"})
-    return InferenceSpec(
-        title=args.title or f"{args.dataset} x{args.limit or 'all'} on {args.model}",
-        dataset=DatasetSpec(source=args.dataset, limit=args.limit),
-        model=args.model,
-        backend=BackendSpec(kind=args.backend, options=options),
-        sampling=SamplingSpec(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens),
-        chunk_size=args.chunk_size, data_parallel=args.data_parallel, then=then)
+def then_steps(*stages: str) -> Any:
+    """An `Extra.apply` that appends these stages to `then` (once each)."""
+    def apply(data: dict[str, Any], value: Any) -> None:
+        steps = data.setdefault("then", [])
+        for stage in stages:
+            if not any(s.get("stage") == stage for s in steps):
+                steps.append({"stage": stage})
+    return apply
 
 
-def cmd_infer(args: argparse.Namespace) -> int:
-    return launch_and_follow(inference_spec(args), args)
+def title(data: dict[str, Any]) -> str:
+    dataset = data.get("dataset", {})
+    return f"{dataset.get('source', 'gsm8k')} x{dataset.get('limit') or 'all'} on {data.get('model', 'smollm2-135m')}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("infer", help="generate answers with a model over a dataset (an inference run)")
-    p.add_argument("--dataset", default="arith", help="built-in source or a local file")
-    p.add_argument("--model", default="smollm2-135m")
-    p.add_argument("--backend", choices=["hf", "vllm", "openai_compat"], default="hf")
-    p.add_argument("--base-url", help="openai_compat endpoint")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--n", type=int, default=1, help="samples per prompt")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--chunk-size", type=int, default=8)
-    p.add_argument("--data-parallel", type=int, default=1)
-    p.add_argument("--grade", action="store_true", help="then grade the answers")
-    p.add_argument("--tag", action="store_true", help="then tag them (with --grade)")
-    p.add_argument("--title", default="")
-    add_follow_args(p)
-    p.set_defaults(func=cmd_infer)
+    stage_command(
+        sub, "infer", "inference", help="generate answers with a model over a dataset (an inference run)",
+        description="Generate answers with a model over a dataset. Every option is a field of the inference "
+        "spec (`confconsole run spec.toml` takes the same fields); nested fields say their spec key.",
+        title=title, extras=(*engine_extras(),
+                             Extra(("--grade",), "then", "then grade the answers (as --then grading)",
+                                   then_steps("grading"), {"action": "store_true"}),
+                             Extra(("--tag",), "then", "then grade and tag them (as --then grading tagging)",
+                                   then_steps("grading", "tagging"), {"action": "store_true"})))

@@ -110,7 +110,7 @@ def view_agreement(view: Any, run_id: str = "this run") -> dict[str, Any]:
         raise ValueError(f"{run_id} has {only} verdicts: agreement needs two of rule, judge and human "
                          "(grade it, `confconsole judge` it, or review its records with v in the console)")
     if have["rule"] and have["judge"]:
-        codes, values = view.index.codes("domain")
+        codes, values = view.codes("domain")
         names = np.array([*values, ""], dtype=object)[codes]
         return agreement_from_arrays(view.judge, view.rule, names.tolist(), human if have["human"] else None)
     return rater_agreement({"human": human, "judge": view.judge, "rule": view.rule})

@@ -6,36 +6,26 @@ import argparse
 import json
 from typing import Any
 
-from experiments.cli.common import add_follow_args, home_of, launch_and_follow
+from experiments.cli.commands import add_command
+from experiments.cli.common import home_of, stage_command
+from experiments.cli.spec_args import Extra, engine_extras, setter
 from experiments.textsafe import inert
 
 
-def judging_spec(args: argparse.Namespace) -> Any:
-    from experiments.specs import BackendSpec
-    from experiments.stages.judging.spec import JudgingSpec
-
-    if not args.local and not args.base_url:
-        raise ValueError("judge needs --base-url URL (an OpenAI-compatible server) "
-                         "or --local (start a vLLM server)")
-    options: dict[str, Any] = {}
-    if args.base_url:
-        options["base_url"] = args.base_url
-    if args.api_key_env:
-        options["api_key_env"] = args.api_key_env
-    backend = BackendSpec(kind="openai_compat", options=options, server="local" if args.local else "none")
-    prices = {args.model: list(args.price)} if args.price else {}
-    return JudgingSpec(input_run=args.run, model=args.model, backend=backend, num_workers=args.workers,
-                       max_tokens=args.max_tokens, parse_retries=args.parse_retries,
-                       structured_output=not args.no_structured, prices=prices,
-                       title=f"judge {args.run} with {args.model}")
-
-
-def cmd_judge(args: argparse.Namespace) -> int:
+def prepare_judge(data: dict[str, Any], args: argparse.Namespace) -> None:
+    """A judge needs a server: an endpoint (--base-url) or one the run starts (--local); fail here, not in the
+    worker, when the input run does not exist."""
     from experiments.runs.store import RunStore
 
-    spec = judging_spec(args)
-    RunStore.open(args.run, home_of(args))  # fail here, not in the worker, when the input run doesn't exist
-    return launch_and_follow(spec, args, lambda stores: print_judge_summary(stores[-1].manifest()))
+    backend = data.get("backend") or {}
+    if backend.get("server") != "local" and not (backend.get("options") or {}).get("base_url"):
+        raise ValueError("judge needs --base-url URL (an OpenAI-compatible server) or --local (start a vLLM "
+                         "server)")
+    RunStore.open(str(data.get("input_run", "")), home_of(args))
+
+
+def set_price(data: dict[str, Any], value: Any) -> None:
+    data.setdefault("prices", {})[data.get("model", "smollm2-135m")] = list(value)
 
 
 def print_judge_summary(manifest: dict[str, Any]) -> None:
@@ -76,21 +66,22 @@ def run_agreement(store: Any) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    judge = sub.add_parser("judge", help="LLM-judge an inference or graded run (JSON verdicts, usage, cost)")
-    judge.add_argument("run")
-    judge.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    judge.add_argument("--model", default="smollm2-135m", help="judge model (the served name)")
-    judge.add_argument("--api-key-env", help="environment variable holding the API key (never the key)")
-    judge.add_argument("--workers", type=int, default=8, help="concurrent judge requests")
-    judge.add_argument("--local", action="store_true", help="start a managed local vLLM server for --model")
-    judge.add_argument("--max-tokens", type=int, default=512)
-    judge.add_argument("--parse-retries", type=int, default=2)
-    judge.add_argument("--no-structured", action="store_true", help="don't send a JSON schema")
-    judge.add_argument("--price", type=float, nargs=2, metavar=("IN", "OUT"), help="$ per 1M tokens")
-    add_follow_args(judge)
-    judge.set_defaults(func=cmd_judge)
-    agreement = sub.add_parser("agreement", help="agreement of a run's rule, judge and human verdicts (counts, "
-                               "Cohen's kappa, confusion matrices)")
-    agreement.add_argument("run")
-    agreement.add_argument("--json", action="store_true")
+    stage_command(
+        sub, "judge", "judging", help="LLM-judge an inference or graded run (JSON verdicts, usage, cost)",
+        description="Ask a judge model, through an OpenAI-compatible server, whether each answer matches the "
+        "gold answer: JSON verdicts with reasoning, token usage and cost. --base-url names a running server; "
+        "--local starts a vLLM server for --model.",
+        positional={"input_run": {"metavar": "RUN"}}, aliases={"num_workers": ("--workers",),
+                                                               "structured_output": ("--structured",)},
+        extras=(*engine_extras(names=("base-url", "api-key-env")),
+                Extra(("--local",), "backend.server", "start a managed local vLLM server for --model (as "
+                      "--backend-server local)", setter("backend.server", "local"), {"action": "store_true"}),
+                Extra(("--price",), "prices.<model>", "$ per 1M input and output tokens of --model",
+                      set_price, {"type": float, "nargs": 2, "metavar": ("IN", "OUT")})),
+        prepare=prepare_judge, title=lambda d: f"judge {d.get('input_run')} with {d.get('model', 'smollm2-135m')}",
+        on_done=lambda stores: print_judge_summary(stores[-1].manifest()))
+    agreement = add_command(sub, "agreement", group="watch", help="agreement of a run's rule, judge and human "
+                            "verdicts (counts, Cohen's kappa, confusion matrices)")
+    agreement.add_argument("run", help="a graded or judging run (with reviews, if a person reviewed it)")
+    agreement.add_argument("--json", action="store_true", help="the table as JSON")
     agreement.set_defaults(func=cmd_agreement)

@@ -21,4 +21,4 @@ class TaggingSpec(BaseSpec):
         "where reviewed, else judge, else rule); auto: the rule verdict, else the judge's")
     incorrect_ratio: float | None = Field(None, ge=0, description="Self-REF-style: keep this many incorrect "
                                           "examples per correct one (None keeps all)")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the incorrect_ratio subsample")
