@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +36,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.loop:
         return cmd_demo_loop(args)
+    started = time.monotonic()
     spec = demo_spec(limit=args.limit, model=args.model, n=args.n, max_tokens=args.max_tokens,
                      batch_size=args.batch_size, chunk_size=args.chunk_size, source=args.dataset)
     run_id = api.launch(spec, _home(args))
     print(f"demo: {spec.title}\nhome: {_home(args)}")
 
     def done(stores: list[Any]) -> None:
+        from experiments.demo_report import step_times_line
+
         summary = stores[-1].manifest().get("summary", {})
         print("\n" + inert(format_accuracy(summary.get("accuracy", []))))
         tokens = summary.get("tokens") or {}
         if tokens:
             print("confidence tokens: " + ", ".join(f"{inert(str(t))} {n}" for t, n in sorted(tokens.items())))
+        print(step_times_line(stores, time.monotonic() - started))
         print(f"\nnext: browse these runs and their records in the console: confconsole --home {_home(args)}")
 
     return follow_chain(run_id, args, done)
