@@ -15,6 +15,7 @@ steps (greedy, or a sampling seed per row and request), not on which rows it was
 from __future__ import annotations
 
 import queue
+import time
 from typing import Any
 
 from backends.guided.handover import token_texts_batch
@@ -39,6 +40,21 @@ def run_pipelined(loop: GuidedLoop, prompts: list[Prompt], base_sampling: ModelS
     contexts: dict[int, list[int]] = {}
     boundary: dict[int, dict[str, float]] = {}
     in_flight = 0
+    # `timings.base_s` / `oracle_s`: the time each model had at least one request in flight (they overlap here)
+    busy = {"base": 0, "oracle": 0}
+    since = {"base": 0.0, "oracle": 0.0}
+
+    def mark(source: str, delta: int) -> None:
+        now = time.perf_counter()
+        if busy[source] == 0 and delta > 0:
+            since[source] = now
+        busy[source] += delta
+        if busy[source] == 0:
+            spent = now - since[source]
+            if source == "base":
+                loop.timings.base_s += spent
+            else:
+                loop.timings.oracle_s += spent
 
     def submit(r: int, source: str, probe: bool = False) -> None:
         nonlocal in_flight
@@ -51,6 +67,7 @@ def run_pipelined(loop: GuidedLoop, prompts: list[Prompt], base_sampling: ModelS
             contexts[r] = session[source].answer_ids(r)[-8:]
         session[source].submit_row(worker[source], r, budget, p.ignore_eos, (source, r, probe), probe=probe)
         in_flight += 1
+        mark(source, 1)
 
     def decide(r: int, stats: dict[str, float]) -> None:
         seq = seqs[r]
@@ -71,6 +88,7 @@ def run_pipelined(loop: GuidedLoop, prompts: list[Prompt], base_sampling: ModelS
                 raise out
             in_flight -= 1
             source, r, probe = tag
+            mark(source, -1)
             if probe:
                 decide(r, base.take_row(r, out, p.ignore_eos, probe=True))
                 continue

@@ -8,6 +8,7 @@
 #   session.sh guided    installs vLLM, waits for the background job, runs the vLLM guided bench eager
 #   session.sh graphs    the vLLM guided bench with CUDA graphs (full graphs for decode steps, no torch.compile)
 #   session.sh overhead  the vLLM inference-overhead bench on both shapes (bare engine vs a run, same window)
+#   session.sh sft2      (two GPUs, proj parts) LoRA SFT through accelerate on two GPUs vs one
 #   session.sh rebench   (after `BG_HF=0 session.sh start` and the parts) the vLLM guided bench, graphs then eager
 # Every call prints the host's boot_id first: if it changes, the host was replaced and the parts must go again.
 # Logs land in $OUT (the background job's in /tmp/bg, copied to $OUT by `graphs`).
@@ -77,6 +78,12 @@ case $step in
       LABEL=${cfg%%:*} bash bench/gpu/guided_speed.sh vllm --reference-prompts 0 --no-token-stats --rounds 2 \
         --vllm-args "${cfg#*:}" | grep -vE "^\(EngineCore|^\(Worker|Capturing|Loading"
     done
+    ;;
+  sft2)  # a host with two GPUs, with the proj parts: LoRA SFT on two GPUs vs one
+    gather
+    SHAPES=qwen2.5-0.5b BUNDLES=proj bash bench/gpu/setup_host.sh 2>&1 | tail -3
+    nvidia-smi -L
+    bash bench/gpu/sft_multi.sh "${@:2}"
     ;;
   overhead)
     BACKENDS=vllm ROUNDS=1 VLLM_ARGS="{\"gpu_memory_utilization\": 0.6, ${GRAPHS:1:-1}}" \

@@ -54,8 +54,20 @@ def loss_curve(run_id: str, home: Path) -> dict[int, tuple[float, float]]:
 def one_run(args: argparse.Namespace, data: Path, home: Path, processes: int) -> dict:
     from experiments import api
 
+    # one process sees one GPU (with several visible, transformers' Trainer would wrap the model in DataParallel,
+    # which the adapter-only trainer refuses); the DDP run sees the first `processes` GPUs
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if args.device == "cuda":
+        visible = (before or ",".join(str(i) for i in range(processes))).split(",")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(visible[:processes])
     started = time.perf_counter()
-    run_id = api.launch(spec_for(args, data, processes), home)
+    try:
+        run_id = api.launch(spec_for(args, data, processes), home)
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
     status = api.wait(run_id, home, timeout=args.timeout)
     wall = time.perf_counter() - started
     curve = loss_curve(run_id, home)
