@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.cli.common import add_follow_args, follow_chain, home_of
-from experiments.demo import DEMO_SOURCE, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
+from experiments.demo import DEMO_BATCH, DEMO_SOURCE, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
 from experiments.runs import locations
 from experiments.specs import DEFAULT_MAX_TOKENS
 from experiments.stages import STAGES
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default="smollm2-135m")
     demo.add_argument("--n", type=int, default=1)
     demo.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
-    demo.add_argument("--batch-size", type=int, default=8)
+    demo.add_argument("--batch-size", type=int, default=DEMO_BATCH, help="rows decoding together")
     demo.add_argument("--chunk-size", type=int, default=8)
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
     demo.add_argument("--loop", action="store_true", help="the whole confidence loop instead: inference -> "
