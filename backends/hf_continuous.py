@@ -64,20 +64,29 @@ class ContinuousBatcher:
         sample = params.temperature > 0
         copies = params.n if sample else 1  # greedy samples are identical: decode once, repeat
         waiting: list[_Row] = []
-        it = iter(requests)
+        it: Iterator[GenerationRequest] | None = iter(requests)
         cache = RaggedCache(self.slots, self.device)
         slot_row: list[_Row | None] = [None] * self.slots
         held: Any = None  # [slots, vocab] logits after each slot's last token
         banned = torch.tensor(sorted(self.eos), device=self.device) if params.ignore_eos and self.eos else None
         while True:
             free = [s for s, r in enumerate(slot_row) if r is None]
-            while len(waiting) < len(free):  # refill: pull only what the free slots take (lazy feeding)
+            while it is not None and len(waiting) < len(free):  # refill: pull only what free slots take (lazy)
                 req = next(it, None)
                 if req is None:
+                    it = None
                     break
                 rows, errors = self._rows(req, params, copies, sample)
                 yield from errors
                 waiting += rows
+            if it is None and not waiting and free and len(free) < len(slot_row):
+                # nothing left to join: drop the free slots from the cache (one copy of the rows still going)
+                # so that every later step runs over all of its rows without gathering their keys and values
+                keep = [s for s, r in enumerate(slot_row) if r is not None]
+                cache.select_rows(keep)
+                held = held[torch.tensor(keep, device=self.device)]
+                slot_row = [slot_row[s] for s in keep]
+                free = []
             joining = {}
             for s in free:
                 if not waiting:
@@ -92,7 +101,7 @@ class ContinuousBatcher:
             if not active:
                 return
             with torch.no_grad():
-                raw = held[active] if len(active) < self.slots else held
+                raw = held[active] if len(active) < len(slot_row) else held
                 logits = raw.index_fill(1, banned, float("-inf")) if banned is not None else raw
                 tokens = self._pick(logits, [slot_row[s] for s in active], sample, params)
             step: dict[int, list[int]] = {}
@@ -130,7 +139,8 @@ class ContinuousBatcher:
 
     # -- model calls -------------------------------------------------------------------------------------
     def _forward(self, cache: Any, tokens: dict[int, list[int]], held: Any) -> Any:
-        """One forward over the listed slots (their tokens right-aligned in one block); returns updated `held`."""
+        """One forward over the listed slots (their tokens right-aligned in one block); returns updated `held`
+        ([slots in the cache, vocab]: the logits after each slot's last token)."""
         import torch
 
         order = sorted(tokens)
@@ -145,8 +155,8 @@ class ContinuousBatcher:
         self.forward_calls += 1
         last = out.logits[:, -1].float()
         if held is None:
-            held = last.new_zeros((self.slots, last.shape[-1]))
-        if len(order) == self.slots:
+            held = last.new_zeros((cache.batch, last.shape[-1]))
+        if len(order) == cache.batch:
             return last
         held[torch.tensor(order, device=self.device)] = last
         return held
