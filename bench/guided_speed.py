@@ -301,7 +301,7 @@ def main() -> None:
     parser.add_argument("--share", action=argparse.BooleanOptionalAction, default=True,
                         help="hf, oracle == base: one model and one KV cache for both, as the guided stage does "
                              "(--no-share: two sessions that each encode the other's segments)")
-    parser.add_argument("--schedules", default="pipelined,lockstep,ungated",
+    parser.add_argument("--schedules", default="lockstep,pipelined,ungated",
                         help="vllm: the guided schedules to time, the first is the headline: pipelined (rows move "
                              "on their own), lockstep (each call's batch admitted at once), ungated (lockstep, "
                              "requests added one by one as LLM.generate does)")

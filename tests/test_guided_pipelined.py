@@ -93,8 +93,8 @@ def test_pipelined_rows_write_what_lockstep_writes(embedded_model: str, policy: 
 
     tok = AutoTokenizer.from_pretrained(embedded_model)
     params = GuidedParams(c=3, k=4, step_size=5, max_new_tokens=40, ignore_eos=ignore_eos, token_stats=False)
-    lockstep, _ = run(tok, make_policy(policy, **options), GuidedParams(**{**params.__dict__, "pipelined": False}))
-    pipelined, steps = run(tok, make_policy(policy, **options), params)
+    lockstep, _ = run(tok, make_policy(policy, **options), params)
+    pipelined, steps = run(tok, make_policy(policy, **options), GuidedParams(**{**params.__dict__, "pipelined": True}))
     assert view(pipelined) == view(lockstep)
     assert steps > 0
     consults = sum(s.consultations for s in lockstep)

@@ -41,7 +41,7 @@ class GuidedParams:
     ignore_eos: bool = False  # fixed-length answers (benchmarks)
     token_stats: bool = True  # the base's statistics at every position (else only where a policy looks)
     boundary_stats: bool = True  # the base's statistics at each consultation point, even if the policy needs none
-    pipelined: bool = True  # served engines: each row moves on its own (backends/guided/pipelined.py)
+    pipelined: bool = False  # two served vLLM sessions: each row moves on its own (backends/guided/pipelined.py)
 
 
 @dataclass
