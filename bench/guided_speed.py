@@ -14,6 +14,10 @@ step 10 and fixed-length answers (EOS ignored):
   every step to a base server and an oracle server on 127.0.0.1 (`--reference-server hf`: the minimal hf server,
   no prefix cache; `vllm`: two `vllm serve`), timed on `--reference-prompts` prompts and scaled to the batch
   (it is sequential, so its time is linear in the prompts): guided / reference (goal >= 10x).
+vllm times three schedules on the same engines (`--schedules`, the first is the headline): lockstep (each call's
+batch admitted at once), pipelined (every row on its own) and ungated (lockstep, requests added one by one as
+`LLM.generate` does); each prints its profile (per engine call: time to add the batch, steps, time to the first
+output; hf: forward calls), and `loop_s` is the loop's own time between calls.
 `--big-oracle auto` builds a random-weight Llama with the base's tokenizer, about 4x the embedded model.
 hf models run with `backends.sdpa_gqa` attention (guided and ideal alike; `bench/sdpa_gqa.py` times it against
 transformers' stock `sdpa`). With oracle == base the oracle shares the base's session (one model, one KV cache, as

@@ -76,7 +76,8 @@ VOCAB_LIMIT = "backends.vllm_vocab_limit:TokenizerVocabLimit"  # by name: import
 
 
 class VLLMSession(_ContextSession):
-    """vLLM offline engine with prefix caching (one `generate` call per step for all rows)."""
+    """vLLM offline engine with prefix caching: one engine call per step for all rows (`vllm_driver.EngineDriver`),
+    or one request per row in the pipelined schedule (`submit_row` / `take_row`)."""
 
     def __init__(self, model: str, share: VLLMSession | None = None, gate: bool = True,
                  **engine_kwargs: Any) -> None:
@@ -101,7 +102,7 @@ class VLLMSession(_ContextSession):
 
     def _params(self, budget: int, seed_offset: int, ignore_eos: bool, logprobs: int | None) -> Any:
         """Engine sampling params; requests that ask the same share one object (`skip_clone`: the engine copies it
-        shallowly, where a deep copy per request was a third of the cost of adding one, and a call adds a row)."""
+        shallowly; a deep copy per request was a third of the cost of adding one, and every call adds 64 or so)."""
         s = self.sampling
         seed = None if s.temperature <= 0 or s.seed is None else s.seed + seed_offset
         key = (budget, seed, ignore_eos, logprobs)

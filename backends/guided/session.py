@@ -10,6 +10,8 @@ steps (a KV cache in hf; the token ids to re-send with prefix caching in served 
 Each segment is handed to the other model: token ids when both share a tokenizer, text otherwise (`handover.py`);
 nothing when the oracle writes into the base's own session (the same model: `hf_session.SameModelOracle`).
 A row ends on EOS of either model (at a hand-over) or after `max_new_tokens` answer tokens.
+This is the lockstep schedule (each call serves all rows that need that model). Two served vLLM sessions can also
+run the pipelined one (`GuidedParams.pipelined`, `pipelined.py`): the same steps per row, each row on its own.
 """
 
 from __future__ import annotations
