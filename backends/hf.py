@@ -1,13 +1,14 @@
-"""Transformers backend: batched `generate` with left padding and the model's chat template, on CPU or GPU.
+"""Transformers backend: continuous batching or batched `generate`, the model's chat template, on CPU or GPU.
 
-Requests arrive as a lazy iterable. By default up to `batch_size` rows decode together with continuous batching
-(`backends/hf_continuous.py`): a row leaves as soon as it ends and the next prompt takes its slot, so no batch waits
-for its longest answer; each result is yielded when its row ends. With `continuous=False` (or a model whose
+Requests arrive as a lazy iterable. By default `batch_size` prompts' rows decode together with continuous batching
+(`backends/hf_continuous.py`): a row leaves as soon as it ends and the next prompt takes its slot, so no batch
+waits for its longest answer; each result is yielded when its row ends. With `continuous=False` (or a model whose
 generation config adds logits processors) they are grouped into batches of `batch_size` prompts for `generate`
-(each expanded to `n` sequences) and each batch's results are yielded as soon as it finishes. Either way callers
-can commit chunks while generation goes on. With a seed, every sample draws from its own RNG seeded from (seed, request key, sample
-index), so a request samples the same text whatever it is batched with: a chunk recomputed after a resume is
-identical. Logprobs are read from the raw logits (as vLLM reports them).
+(left padding, each prompt expanded to `n` sequences) and each batch's results are yielded as soon as it
+finishes. Either way callers can commit chunks while generation goes on. With a seed, every sample draws from its
+own RNG seeded from (seed, request key, sample index), so a request samples the same text whatever it is batched
+with: a chunk recomputed after a resume is identical. Logprobs are read from the raw logits (as vLLM reports
+them).
 """
 
 from __future__ import annotations
@@ -99,10 +100,11 @@ class HFGenerator:
     # -- generation -----------------------------------------------------------------------------------------
     def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         it = iter(requests)
-        if self.continuous:  # up to `batch_size` rows in flight; a finished row's slot takes the next prompt
+        if self.continuous:  # `batch_size` prompts' rows in flight; a finished row's slot takes the next prompt
             from backends.hf_continuous import ContinuousBatcher
 
-            yield from ContinuousBatcher(self, self.batch_size).generate(it, params)
+            copies = params.n if params.temperature > 0 else 1  # rows per prompt, as a `generate` batch has
+            yield from ContinuousBatcher(self, self.batch_size * copies).generate(it, params)
             return
         while batch := list(islice(it, self.batch_size)):
             ready: list[tuple[GenerationRequest, list[int], bool]] = []
