@@ -9,6 +9,7 @@
 #   session.sh graphs    the vLLM guided bench with CUDA graphs (full graphs for decode steps, no torch.compile)
 #   session.sh overhead  the vLLM inference-overhead bench on both shapes (bare engine vs a run, same window)
 #   session.sh sft2      (two GPUs, proj parts) LoRA SFT through accelerate on two GPUs vs one
+#   session.sh dp2       (two GPUs, all parts) vLLM data parallel over two GPUs vs one (bench/gpu/multi_gpu.py)
 #   session.sh rebench   (after `BG_HF=0 session.sh start` and the parts) the vLLM guided bench, graphs then eager
 # Every call prints the host's boot_id first: if it changes, the host was replaced and the parts must go again.
 # Logs land in $OUT (the background job's in /tmp/bg, copied to $OUT by `graphs`).
@@ -84,6 +85,15 @@ case $step in
     SHAPES=qwen2.5-0.5b BUNDLES=proj bash bench/gpu/setup_host.sh 2>&1 | tail -3
     nvidia-smi -L
     bash bench/gpu/sft_multi.sh "${@:2}"
+    ;;
+  dp2)  # a host with two GPUs, after `BG_HF=0 SHAPES=qwen2.5-0.5b session.sh start` and the vLLM parts
+    gather
+    wait_background 240
+    SHAPES=qwen2.5-0.5b bash bench/gpu/setup_host.sh 2>&1 | tail -3
+    . bench/gpu/common.sh
+    python3 bench/gpu/multi_gpu.py --model /tmp/models/qwen2.5-0.5b --engine vllm --prompts 2048 --max-tokens 128 \
+      --skip tp2,kill --vllm-args "$GRAPHS" 2>&1 | tee "$OUT/multi_gpu_vllm.log" | grep -vE "^\(EngineCore|^\(Worker" \
+      | tail -12
     ;;
   overhead)
     BACKENDS=vllm ROUNDS=1 VLLM_ARGS="{\"gpu_memory_utilization\": 0.6, ${GRAPHS:1:-1}}" \
