@@ -1,10 +1,14 @@
-"""Transformers backend: batched `generate` with left padding and the model's chat template, on CPU or GPU.
+"""Transformers backend: continuous batching or batched `generate`, the model's chat template, on CPU or GPU.
 
-Requests arrive as a lazy iterable; they are grouped into batches of `batch_size` prompts (each expanded to `n`
-sequences) and each batch's results are yielded as soon as it finishes, so callers can commit chunks while
-generation goes on. With a seed, every sample draws from its own RNG seeded from (seed, request key, sample
-index), so a request samples the same text whatever it is batched with: a chunk recomputed after a resume is
-identical. Logprobs are read from the raw logits (as vLLM reports them).
+Requests arrive as a lazy iterable. By default `batch_size` prompts' rows decode together with continuous batching
+(`backends/hf_continuous.py`): a row leaves as soon as it ends and the next prompt takes its slot, so no batch
+waits for its longest answer; each result is yielded when its row ends. With `continuous=False` (or a model whose
+generation config adds logits processors) they are grouped into batches of `batch_size` prompts for `generate`
+(left padding, each prompt expanded to `n` sequences) and each batch's results are yielded as soon as it
+finishes. Either way callers can commit chunks while generation goes on. With a seed, every sample draws from its
+own RNG seeded from (seed, request key, sample index), so a request samples the same text whatever it is batched
+with: a chunk recomputed after a resume is identical. Logprobs are read from the raw logits (as vLLM reports
+them).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class HFGenerator:
         truncation: Truncation = "left",
         adapter: str | None = None,  # a peft adapter folder (e.g. an sft run's outputs/adapter)
         progress: Any = None,
+        continuous: bool = True,  # continuous batching (backends/hf_continuous.py); False: batches of `generate`
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -82,6 +87,9 @@ class HFGenerator:
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()
         self.adapter = adapter
+        from backends.hf_continuous import supports
+
+        self.continuous = continuous and supports(self.model)
 
     # -- prompt preparation -------------------------------------------------------------------------------
     def encode(self, request: GenerationRequest) -> tuple[list[int], bool]:
@@ -92,6 +100,12 @@ class HFGenerator:
     # -- generation -----------------------------------------------------------------------------------------
     def generate(self, requests: Iterable[GenerationRequest], params: SamplingParams) -> Iterator[GenerationResult]:
         it = iter(requests)
+        if self.continuous:  # `batch_size` prompts' rows in flight; a finished row's slot takes the next prompt
+            from backends.hf_continuous import ContinuousBatcher
+
+            copies = params.n if params.temperature > 0 else 1  # rows per prompt, as a `generate` batch has
+            yield from ContinuousBatcher(self, self.batch_size * copies).generate(it, params)
+            return
         while batch := list(islice(it, self.batch_size)):
             ready: list[tuple[GenerationRequest, list[int], bool]] = []
             for req in batch:
@@ -150,9 +164,10 @@ class HFGenerator:
             row = new_tokens[seq]
             req, ids, truncated = batch[flat // params.n]
             length = next((i for i, t in enumerate(row) if t in eos_ids or t == pad), len(row))
-            hit_eos = length < len(row)
             text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
-            finish = "stop" if hit_eos or self._stopped(text, params) else "length"
+            stopped = self._stopped(text, params)
+            hit_eos = length < len(row) and not stopped  # after a stop string come pad ids, no sampled EOS
+            finish = "stop" if hit_eos or stopped else "length"
             yield GenerationResult(
                 key=req.key,
                 sample_idx=flat % params.n,
@@ -209,6 +224,7 @@ class HFGenerator:
             "device": self.device,
             "dtype": str(self.model.dtype),
             "batch_size": self.batch_size,
+            "continuous_batching": self.continuous,
             "adapter": self.adapter,
             "torch": torch.__version__,
         }

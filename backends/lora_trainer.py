@@ -265,6 +265,11 @@ def build_trainer(cfg: LoraTrainConfig, train_rows: list[dict[str, Any]], val_ro
         use_cpu=device == "cpu", gradient_checkpointing=cfg.gradient_checkpointing, dataloader_num_workers=0,
         completion_only_loss=True, ddp_find_unused_parameters=False, **_precision_flags(cfg.precision, device),
     )
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # One process trains on one GPU: with several visible, `Trainer` would wrap the model in DataParallel over
+        # all of them, which TRL's SFTTrainer refuses (several GPUs: `num_processes`, one DDP process per GPU).
+        _ = args.device
+        args._n_gpu = min(args._n_gpu, 1)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if evaluate else None, processing_class=tokenizer,

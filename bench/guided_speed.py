@@ -14,6 +14,10 @@ step 10 and fixed-length answers (EOS ignored):
   every step to a base server and an oracle server on 127.0.0.1 (`--reference-server hf`: the minimal hf server,
   no prefix cache; `vllm`: two `vllm serve`), timed on `--reference-prompts` prompts and scaled to the batch
   (it is sequential, so its time is linear in the prompts): guided / reference (goal >= 10x).
+vllm times three schedules on the same engines (`--schedules`, the first is the headline): lockstep (each call's
+batch admitted at once), pipelined (every row on its own) and ungated (lockstep, requests added one by one as
+`LLM.generate` does); each prints its profile (per engine call: time to add the batch, steps, time to the first
+output; hf: forward calls), and `loop_s` is the loop's own time between calls.
 `--big-oracle auto` builds a random-weight Llama with the base's tokenizer, about 4x the embedded model.
 hf models run with `backends.sdpa_gqa` attention (guided and ideal alike; `bench/sdpa_gqa.py` times it against
 transformers' stock `sdpa`). With oracle == base the oracle shares the base's session (one model, one KV cache, as
@@ -78,6 +82,58 @@ def open_sessions(engine: str, base: str, oracle: str, device: str, vllm_args: d
     b = VLLMSession(base, **{"gpu_memory_utilization": 0.35, **vllm_args})
     return b, (VLLMSession(oracle, share=b) if oracle == base
                else VLLMSession(oracle, **{"gpu_memory_utilization": 0.5, **vllm_args}))
+
+
+def engine_calls(*sessions: Any) -> dict[str, Any]:
+    """Per-session counters: vLLM driver stats (calls, engine steps, add / first-output seconds), hf forwards."""
+    out: dict[str, Any] = {}
+    drivers = [getattr(s, "driver", None) for s in sessions]
+    for name, s, driver in zip(("base", "oracle"), sessions, drivers, strict=True):
+        if driver is not None and name == "oracle" and driver is drivers[0]:
+            out = {"shared engine": out["base"]}
+        elif driver is not None:
+            out[name] = driver.stats.as_dict()
+        elif hasattr(s, "forward_calls"):
+            out[name] = {"forwards": s.forward_calls}
+    return out
+
+
+def call_profile(before: dict[str, Any], after: dict[str, Any], loop: GuidedLoop, wall: float) -> dict[str, Any]:
+    """Where one guided run's time went: inside each model's calls, and the loop's own work between them."""
+    t = loop.timings
+    prof: dict[str, Any] = {"base_s": round(t.base_s, 3), "oracle_s": round(t.oracle_s, 3),
+                            "loop_s": round(wall - t.base_s - t.oracle_s, 3)}
+    for name in after:
+        a, b = after[name], before.get(name, {})
+        delta = {k: a[k] - b.get(k, 0) for k in a}
+        if delta.get("calls"):
+            n = delta["calls"]
+            delta = {"calls": n, "steps_per_call": round(delta["steps"] / n, 2),
+                     "rows_per_call": round(delta["rows"] / n, 1), "add_ms": round(1000 * delta["add_s"] / n, 2),
+                     "first_out_ms": round(1000 * delta["first_s"] / n, 2),
+                     "call_ms": round(1000 * delta["total_s"] / n, 2)}
+        prof[name] = delta
+    return prof
+
+
+def set_gate(sessions: tuple[Any, ...], on: bool) -> None:
+    for s in sessions:
+        driver = getattr(s, "driver", None)
+        if driver is not None:
+            driver.gate = on
+
+
+def engine_config(session: Any) -> dict[str, Any]:
+    """What the vLLM engine really runs with (it overrides settings it cannot honour, e.g. CUDA graph modes)."""
+    try:
+        cfg = session.llm.llm_engine.vllm_config
+        cc = cfg.compilation_config
+        return {"enforce_eager": cfg.model_config.enforce_eager, "cudagraph_mode": str(cc.cudagraph_mode),
+                "compile_mode": str(getattr(cc, "mode", getattr(cc, "level", None))),
+                "prefix_hash": str(getattr(cfg.cache_config, "prefix_caching_hash_algo", None)),
+                "max_num_batched_tokens": cfg.scheduler_config.max_num_batched_tokens}
+    except Exception as exc:  # noqa: BLE001 - a report field only
+        return {"error": str(exc)}
 
 
 def ideal_seconds(session: Any, engine: str, batch: list[Any], tokens: int) -> float:
@@ -151,19 +207,33 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
                                      share=args.share)
     GuidedLoop(base_s, oracle_s, AlwaysPolicy(), GuidedParams(c=1, k=2, step_size=2, max_new_tokens=6,
                                                               ignore_eos=True)).run(batch[:2])  # warm-up
-    guided_s = ideal_s = float("inf")
-    for _ in range(args.rounds):  # guided and ideal alternate; the best of each is kept (a shared box is noisy)
-        round_loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), params)
-        started = time.perf_counter()
-        seqs = round_loop.run(batch)
-        elapsed = time.perf_counter() - started
-        if elapsed < guided_s:
-            guided_s, loop = elapsed, round_loop
+    # vllm: the pipelined schedule (rows move on their own), lockstep with each batch admitted at once, and
+    # lockstep with requests added one by one as `LLM.generate` does; hf: lockstep (one process, one model call
+    # at a time). Each round runs every schedule, then the ideal; the best of each is kept (a shared box is noisy).
+    schedules = args.schedules.split(",") if args.engine == "vllm" else ["lockstep"]
+    best = {name: float("inf") for name in schedules}
+    profiles: dict[str, Any] = {}
+    ideal_s = float("inf")
+    for _ in range(args.rounds):
+        for name in schedules:
+            set_gate((base_s, oracle_s), name != "ungated")
+            round_loop = GuidedLoop(base_s, oracle_s, AlwaysPolicy(), replace(params, pipelined=name == "pipelined"))
+            before = engine_calls(base_s, oracle_s)
+            started = time.perf_counter()
+            seqs = round_loop.run(batch)
+            elapsed = time.perf_counter() - started
+            if elapsed < best[name]:
+                best[name] = elapsed
+                profiles[name] = call_profile(before, engine_calls(base_s, oracle_s), round_loop, elapsed)
+                if name == schedules[0]:
+                    loop = round_loop
+        set_gate((base_s, oracle_s), True)
         base_tokens = sum(s.base_tokens for s in seqs)
         oracle_tokens = sum(s.oracle_tokens for s in seqs)
         ideal_s = min(ideal_s, ideal_seconds(base_s, args.engine, batch, base_tokens // len(batch))
                       + ideal_seconds(getattr(oracle_s, "shares", oracle_s), args.engine, batch,
                                       oracle_tokens // len(batch)))
+    guided_s = best[schedules[0]]
     tokens = base_tokens + oracle_tokens
     stats_s = None
     if args.token_stats and args.engine == "hf":  # the same run with the base's statistics at every position
@@ -183,6 +253,11 @@ def bench_pair(args: argparse.Namespace, oracle: str) -> dict[str, Any]:
         "ideal_s": round(ideal_s, 2), "ideal_tok_s": round(tokens / ideal_s, 1),
         "vs_ideal": round(ideal_s / guided_s, 3),
     }
+    result["schedule"] = schedules[0]
+    result["schedules"] = {name: {"s": round(best[name], 2), "vs_ideal": round(ideal_s / best[name], 3),
+                                  "profile": profiles.get(name, {})} for name in schedules}
+    if args.engine == "vllm":
+        result["engine_config"] = engine_config(base_s)
     if stats_s is not None:
         result.update(guided_stats_s=round(stats_s, 2), guided_stats_tok_s=round(tokens / stats_s, 1),
                       stats_vs_ideal=round(ideal_s / stats_s, 3))
@@ -230,6 +305,10 @@ def main() -> None:
     parser.add_argument("--share", action=argparse.BooleanOptionalAction, default=True,
                         help="hf, oracle == base: one model and one KV cache for both, as the guided stage does "
                              "(--no-share: two sessions that each encode the other's segments)")
+    parser.add_argument("--schedules", default="lockstep,pipelined,ungated",
+                        help="vllm: the guided schedules to time, the first is the headline: pipelined (rows move "
+                             "on their own), lockstep (each call's batch admitted at once), ungated (lockstep, "
+                             "requests added one by one as LLM.generate does)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--trace", type=int, default=0, help="dump stacks every N s (diagnosing a slow run)")
     args = parser.parse_args()
@@ -262,7 +341,13 @@ def main() -> None:
         if "guided_stats_s" in r:
             print(f"  + stats    {r['guided_stats_s']:8.2f} s  {r['guided_stats_tok_s']:8.1f} tok/s  (statistics at "
                   f"every position) -> guided/ideal {r['stats_vs_ideal']}")
-        print(f"  ideal      {r['ideal_s']:8.2f} s  {r['ideal_tok_s']:8.1f} tok/s  -> guided/ideal {r['vs_ideal']}")
+        print(f"  ideal      {r['ideal_s']:8.2f} s  {r['ideal_tok_s']:8.1f} tok/s  -> guided/ideal {r['vs_ideal']}"
+              f"  ({r['schedule']} schedule)")
+        for name, sched in r["schedules"].items():
+            print(f"  {name:<10} {sched['s']:8.2f} s  -> guided/ideal {sched['vs_ideal']}  "
+                  f"profile {json.dumps(sched['profile'])}")
+        if "engine_config" in r:
+            print(f"  engine     {json.dumps(r['engine_config'])}")
         if "vs_reference" in r:
             print(f"  reference  {r['reference_s_scaled']:8.2f} s  {r['reference_tok_s']:8.1f} tok/s "
                   f"({r['reference_prompts']} prompts scaled)  -> guided/reference {r['vs_reference']}x")

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -80,28 +81,61 @@ def bare_hf(model: str, questions: list[str], max_tokens: int, batch_size: int) 
     return generated / (time.perf_counter() - start)
 
 
-def bare_vllm(model: str, questions: list[str], max_tokens: int, engine_kwargs: dict) -> float:
+def bare_vllm(model: str, questions: list[str], max_tokens: int, engine_kwargs: dict) -> dict[str, float]:
+    """The bare engine three ways, one engine, prefix cache emptied between them (tokens/s of each):
+
+    - `stream`: the same window and the same work as a run: the clock starts before the first chat template,
+      prompts are templated and tokenized here and added to `llm.llm_engine` in slices of 64 between engine steps
+      (templating overlaps generation, as the run's engine wrapper does), until the last output;
+    - `ids`: templating and tokenization done before the clock, then one `LLM.generate` on token ids (the engine
+      alone: the run's window holds more work than this one, so run / ids is a lower bound);
+    - `chat`: one `LLM.chat` call (vLLM renders every conversation before the engine starts).
+    """
     from vllm import LLM, SamplingParams
+    from vllm.sampling_params import RequestOutputKind
 
     from backends.embedded import resolve_model
     from backends.vllm_engine import apply_cpu_env_defaults
 
     apply_cpu_env_defaults(os.environ)
     llm = LLM(model=resolve_model(model), **engine_kwargs)
+    tok = llm.get_tokenizer()
     conversations = [list(chat_messages(q)) for q in questions]
     params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, temperature=0)
-    if os.environ.get("BENCH_BARE_MODE") == "ids":  # token ids prepared outside the timer (engine only)
-        tok = llm.get_tokenizer()
-        ids = [tok.encode(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
-                          add_special_tokens=False) for c in conversations]
-        start = time.perf_counter()
-        outs = llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
-    else:
-        start = time.perf_counter()  # chat template + tokenization inside, as in the run
-        outs = llm.chat(conversations, params, use_tqdm=False)
-    elapsed = time.perf_counter() - start
+
+    def render(conv: list[dict[str, str]]) -> list[int]:
+        return tok.encode(tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True),
+                          add_special_tokens=False)
+
+    def stream(engine: Any) -> int:
+        final = params.clone()
+        final.output_kind = RequestOutputKind.FINAL_ONLY
+        fed, tokens, pending = 0, 0, 0
+        while fed < len(conversations) or pending:
+            for conv in conversations[fed:fed + 64]:
+                engine.add_request(f"bare{fed}", {"prompt_token_ids": render(conv)}, final)
+                fed, pending = fed + 1, pending + 1
+            for out in engine.step():
+                if out.finished:
+                    tokens, pending = tokens + len(out.outputs[0].token_ids), pending - 1
+        return tokens
+
+    result: dict[str, float] = {}
+    start = time.perf_counter()
+    tokens = stream(llm.llm_engine)
+    result["stream"] = tokens / (time.perf_counter() - start)
+    llm.reset_prefix_cache()
+    ids = [render(c) for c in conversations]
+    start = time.perf_counter()
+    outs = llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
+    result["ids"] = sum(len(c.token_ids) for o in outs for c in o.outputs) / (time.perf_counter() - start)
+    llm.reset_prefix_cache()
+    start = time.perf_counter()
+    outs = llm.chat(conversations, params, use_tqdm=False)
+    result["chat"] = sum(len(c.token_ids) for o in outs for c in o.outputs) / (time.perf_counter() - start)
+    assert tokens == len(questions) * max_tokens, (tokens, len(questions) * max_tokens)
     del llm
-    return sum(len(c.token_ids) for o in outs for c in o.outputs) / elapsed
+    return result
 
 
 def full_run(backend: str, model: str, data: Path, max_tokens: int, options: dict, home: Path,
@@ -194,7 +228,10 @@ def main() -> None:
                 if backend == "hf":
                     bare = bare_hf(args.model, questions, args.max_tokens, args.batch_size)
                 else:
-                    bare = bare_vllm(args.model, questions, args.max_tokens, vllm_kwargs)
+                    ways = bare_vllm(args.model, questions, args.max_tokens, vllm_kwargs)
+                    bare = ways["stream"]
+                    print(f"{backend}: bare ways " + ", ".join(f"{k} {v:.1f} tok/s" for k, v in ways.items()),
+                          flush=True)
                 print(f"{backend}: bare {bare:.1f} tok/s", flush=True)
             if "run" in sides:
                 run_tps, wall = full_run(backend, args.model, data, args.max_tokens, options, home, args.chunk_size)

@@ -84,3 +84,27 @@ def print_loop_result(run_id: str, home: str | os.PathLike[str] | None = None) -
     print(inert(loop_text(figures)))
     print(f"\nreport: confconsole report {run_id} --out report.html · browse: confconsole --home "
           f"{pipeline.dir.parent.parent}")
+
+
+def step_times_line(stores: list[RunStore], total_s: float | None = None) -> str:
+    """`confconsole demo`'s last line: each step's wall time (inference split into model load and generation)."""
+    from experiments.runs.state import load_state
+
+    parts = []
+    for store in stores:
+        manifest = store.manifest()
+        seconds = step_seconds(manifest)
+        if seconds is None:
+            continue
+        text = f"{manifest.get('stage', 'run')} {seconds:.1f}s"
+        if manifest.get("stage") == "inference":
+            state = load_state(store.events_path)
+            load, tps = state.latest_metric("model_load_s"), state.latest_metric("tokens_per_s")
+            tokens = state.latest_metric("generated_tokens")
+            inner = [f"model load {load:.1f}s"] if load is not None else []
+            if tps and tokens:
+                inner.append(f"generation {tokens / tps:.1f}s, {int(tokens)} tokens at {tps:.1f} tokens/s")
+            text += f" ({', '.join(inner)})" if inner else ""
+        parts.append(text)
+    line = "time per step: " + ", ".join(parts)
+    return line + (f"; demo {total_s:.1f}s in all" if total_s is not None else "")

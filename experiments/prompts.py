@@ -62,7 +62,7 @@ TEMPLATES: dict[str, Callable[[Example], str]] = {
     "code": _code,
     "plain": _plain,
 }
-DOMAIN_TEMPLATE = {"gsm8k": "gsm8k", "numeric": "gsm8k", "math": "math", "mc": "mc", "yesno": "yesno",
+DOMAIN_TEMPLATE = {"gsm8k": "gsm8k", "numeric": "gsm8k", "arith": "gsm8k", "math": "math", "mc": "mc", "yesno": "yesno",
                    "code": "code"}
 
 

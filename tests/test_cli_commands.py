@@ -69,6 +69,11 @@ def test_demo_runs_the_chain_and_says_where_to_look_next(demo: Demo) -> None:
     assert "accuracy" in demo.output.lower() and "next: browse these runs" in demo.output
     assert "confidence tokens: <" in demo.output  # the mix the README promises
     assert len(demo.runs["tagging"].records()) == 2
+    line = next(x for x in demo.output.splitlines() if x.startswith("time per step: "))
+    for part in ("inference ", "model load ", "generation ", "grading ", "tagging ", "in all"):
+        assert part in line, line
+    assert {r["domain"] for r in demo.runs["grading"].records()} == {"arith"}  # its own name, graded as numbers
+    assert " arith " in demo.output and "gsm8k" not in demo.output  # the accuracy table names it truly
 
 
 def test_runs_and_show(demo: Demo, h: str) -> None:

@@ -238,3 +238,22 @@ def test_oracle_sharing_the_base_session_writes_what_two_sessions_write(models: 
     assert base.forward_calls < two.base.forward_calls + two.oracle.forward_calls
     alone = GuidedLoop(None, SameModelOracle(session(models["base"])), make_policy("oracle_only"), params)
     assert all(s.oracle_tokens == params.max_new_tokens for s in alone.run(PROMPTS[:2]))
+
+
+def test_batched_piece_texts_equal_one_decode_per_prefix(embedded_model: str) -> None:
+    """Pieces decoded in one batched call read exactly as the per-prefix decode: word starts, split multi-byte
+    characters (a placeholder, then the rest), special tokens, empty segments."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from backends.guided.handover import encode, token_texts, token_texts_batch
+
+    tok = AutoTokenizer.from_pretrained(embedded_model)
+    rng = random.Random(3)
+    items = [(encode(tok, "Il était une fois"), encode(tok, " un café 🙂 über naïve ünïcödé 😀 end")),
+             ([], encode(tok, "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 text")), (encode(tok, "x"), []),
+             ([tok.eos_token_id], [tok.eos_token_id, *encode(tok, " after")])]
+    items += [([rng.randrange(len(tok)) for _ in range(8)], [rng.randrange(len(tok)) for _ in range(10)])
+              for _ in range(40)]
+    assert token_texts_batch(tok, items) == [token_texts(tok, c, i) for c, i in items]

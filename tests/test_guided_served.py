@@ -73,6 +73,9 @@ def test_vllm_sessions_match_one_at_a_time_reference(embedded_model: str) -> Non
         batched = GuidedLoop(base, oracle, make_policy("always"), params).run(PROMPTS[:2])
         one_by_one = [GuidedLoop(base, oracle, make_policy("always"), params).run([p])[0] for p in PROMPTS[:2]]
         assert tokens(batched) == tokens(one_by_one)
+        rows = GuidedLoop(base, oracle, make_policy("always"), GuidedParams(**{**params.__dict__, "pipelined": True}))
+        assert tokens(rows.run(PROMPTS[:2])) == tokens(batched)  # the pipelined schedule writes the same
+        assert base.driver.stats.calls > 0 and base.driver.stats.row_requests > 0  # both schedules ran
         assert any(s.cheat_positions for s in batched)  # a row may end on EOS before its first consult
         # the same text as the hf cache path (fp32 greedy on both engines)
         hf = HFSession("smollm2-135m", device="cpu")

@@ -34,6 +34,8 @@ class _ContextSession:
         self.prompts = [list(p) for p in prompts]
         self.answers: dict[int, list[int]] = {r: [] for r in range(len(prompts))}
         self.calls = 0
+        self._made: dict[tuple[Any, ...], Any] = {}  # engine sampling params of this batch's sampling
+        self._row_calls: dict[int, int] = {}
 
     def answer_ids(self, row: int) -> list[int]:
         return self.answers[row]
@@ -74,40 +76,79 @@ VOCAB_LIMIT = "backends.vllm_vocab_limit:TokenizerVocabLimit"  # by name: import
 
 
 class VLLMSession(_ContextSession):
-    """vLLM offline engine with prefix caching (one `generate` call per step for all rows)."""
+    """vLLM offline engine with prefix caching: one engine call per step for all rows (`vllm_driver.EngineDriver`),
+    or one request per row in the pipelined schedule (`submit_row` / `take_row`)."""
 
-    def __init__(self, model: str, share: VLLMSession | None = None, **engine_kwargs: Any) -> None:
-        """`share`: another session's engine (base and oracle the same model: one engine, two sessions)."""
+    def __init__(self, model: str, share: VLLMSession | None = None, gate: bool = True,
+                 **engine_kwargs: Any) -> None:
+        """`share`: another session's engine (base and oracle the same model: one engine, two sessions).
+        `gate`: admit each call's batch at once (`vllm_driver`); off, requests trickle in as with `LLM.generate`."""
         if share is not None:
-            self.generator, self.owner = share.generator, False
+            self.generator, self.owner, self.driver = share.generator, False, share.driver
         else:
+            from backends.guided.vllm_driver import EngineDriver
             from backends.vllm_engine import VLLMGenerator
 
             engine_kwargs.setdefault("enable_prefix_caching", True)
             # never sample an id past the tokenizer: it is no token, and the other model may not have it
             engine_kwargs.setdefault("logits_processors", [VOCAB_LIMIT])
+            # every call re-sends whole contexts, so the engine hashes every full block of every row again: a fast
+            # non-cryptographic hash (one user's offline engine; no cache shared between tenants to poison)
+            if _has_module("xxhash"):
+                engine_kwargs.setdefault("prefix_caching_hash_algo", "xxhash")
             self.generator, self.owner = VLLMGenerator(model, **engine_kwargs), True
+            self.driver = EngineDriver(self.generator.llm, gate=gate)
         self.llm, self.tokenizer, self.model_name = self.generator.llm, self.generator.tokenizer, model
+
+    def _params(self, budget: int, seed_offset: int, ignore_eos: bool, logprobs: int | None) -> Any:
+        """Engine sampling params; requests that ask the same share one object (`skip_clone`: the engine copies it
+        shallowly; a deep copy per request was a third of the cost of adding one, and every call adds 64 or so)."""
+        s = self.sampling
+        seed = None if s.temperature <= 0 or s.seed is None else s.seed + seed_offset
+        key = (budget, seed, ignore_eos, logprobs)
+        made = self._made
+        if key not in made:
+            from vllm import SamplingParams as VSamplingParams
+            from vllm.sampling_params import RequestOutputKind
+
+            made[key] = VSamplingParams(max_tokens=budget, temperature=s.temperature, top_p=s.top_p,
+                                        logprobs=logprobs, seed=seed, ignore_eos=ignore_eos, detokenize=False,
+                                        output_kind=RequestOutputKind.FINAL_ONLY, skip_clone=True)
+        return made[key]
 
     def _complete(self, contexts: list[list[int]], budgets: list[int], ignore_eos: bool, logprobs: int | None,
                   rows: list[int]) -> list[tuple[list[int], list[dict[Any, float]], bool]]:
-        from vllm import SamplingParams as VSamplingParams
+        params = [self._params(b, r + self.calls, ignore_eos, logprobs) for b, r in zip(budgets, rows, strict=True)]
+        return [self._parse(out) for out in self.driver.run(contexts, params)]
 
-        s = self.sampling
-        params = [VSamplingParams(max_tokens=b, temperature=s.temperature, top_p=s.top_p, logprobs=logprobs,
-                                  seed=None if s.temperature <= 0 or s.seed is None else s.seed + r + self.calls,
-                                  ignore_eos=ignore_eos) for b, r in zip(budgets, rows, strict=True)]
-        outs = self.llm.generate([{"prompt_token_ids": c} for c in contexts], params, use_tqdm=False)
-        results = []
-        for out in outs:
-            comp = out.outputs[0]
-            ids = list(comp.token_ids)
-            eos = comp.finish_reason == "stop" and not isinstance(comp.stop_reason, str)
-            if eos and ids:  # EOS (or a stop token id) ends the row; vLLM includes it in token_ids
-                ids = ids[:-1]
-            tops = [{tid: lp.logprob for tid, lp in (pos or {}).items()} for pos in (comp.logprobs or [])]
-            results.append((ids, tops, eos))
-        return results
+    @staticmethod
+    def _parse(out: Any) -> tuple[list[int], list[dict[Any, float]], bool]:
+        comp = out.outputs[0]
+        ids = list(comp.token_ids)
+        eos = comp.finish_reason == "stop" and not isinstance(comp.stop_reason, str)
+        if eos and ids:  # EOS (or a stop token id) ends the row; vLLM includes it in token_ids
+            ids = ids[:-1]
+        tops = [{tid: lp.logprob for tid, lp in (pos or {}).items()} for pos in (comp.logprobs or [])]
+        return ids, tops, eos
+
+    # -- one row at a time: the pipelined schedule (backends/guided/pipelined.py) -------------------------
+    def submit_row(self, worker: Any, row: int, budget: int, ignore_eos: bool, tag: Any,
+                   probe: bool = False) -> None:
+        """Queue the row's next segment (or a one-token statistics probe) on `worker` (an `EngineWorker`)."""
+        calls = self._row_calls
+        calls[row] = calls.get(row, 0) + 1
+        logprobs = self.top_logprobs if probe or self.track_stats else None
+        params = self._params(1 if probe else budget, row + calls[row], True if probe else ignore_eos, logprobs)
+        worker.submit(self.prompts[row] + self.answers[row], params, tag)
+
+    def take_row(self, row: int, out: Any, ignore_eos: bool, probe: bool = False) -> Any:
+        """The finished request of `submit_row`: the row's `Segment` (kept in its answer), or the probe's stats."""
+        ids, tops, eos = self._parse(out)
+        if probe:
+            return stats_from_top_logprobs(tops[0]) if tops else {}
+        self.answers[row].extend(ids)
+        return Segment(ids=ids, stats=[stats_from_top_logprobs(t) for t in tops] if tops else [],
+                       eos=eos and not ignore_eos)
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "vllm", **self.generator.describe()}
@@ -214,6 +255,12 @@ class OpenAICompatSession(_ContextSession):
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def _token_id(token: str) -> Any:

@@ -10,6 +10,8 @@ steps (a KV cache in hf; the token ids to re-send with prefix caching in served 
 Each segment is handed to the other model: token ids when both share a tokenizer, text otherwise (`handover.py`);
 nothing when the oracle writes into the base's own session (the same model: `hf_session.SameModelOracle`).
 A row ends on EOS of either model (at a hand-over) or after `max_new_tokens` answer tokens.
+This is the lockstep schedule (each call serves all rows that need that model). Two served vLLM sessions can also
+run the pipelined one (`GuidedParams.pipelined`, `pipelined.py`): the same steps per row, each row on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from backends.guided.handover import Handover, token_texts
+from backends.guided.handover import Handover, token_texts_batch
 
 Prompt = Sequence[dict[str, str]] | str  # chat messages, or a raw text prompt
 
@@ -41,6 +43,7 @@ class GuidedParams:
     ignore_eos: bool = False  # fixed-length answers (benchmarks)
     token_stats: bool = True  # the base's statistics at every position (else only where a policy looks)
     boundary_stats: bool = True  # the base's statistics at each consultation point, even if the policy needs none
+    pipelined: bool = False  # two served vLLM sessions: each row moves on its own (backends/guided/pipelined.py)
 
 
 @dataclass
@@ -193,6 +196,12 @@ class GuidedLoop:
                 seqs: list[GuidedSequence], rngs: list[random.Random]) -> None:
         base, oracle, p = self.base, self.oracle, self.params
         assert base is not None and oracle is not None
+        if p.pipelined and not self.shared:
+            from backends.guided.pipelined import can_pipeline, run_pipelined
+
+            if can_pipeline(base, oracle):
+                run_pipelined(self, prompts, base_sampling, oracle_sampling, seqs, rngs)
+                return
         base.open([base.render(x) for x in prompts], base_sampling, track_stats=p.token_stats)
         if self.shared:
             oracle.join(oracle_sampling)
@@ -232,35 +241,39 @@ class GuidedLoop:
             self.timings.base_s += elapsed
         else:
             self.timings.oracle_s += elapsed
-        for r in rows:
-            seg = segments[r]
-            seq = seqs[r]
-            texts = token_texts(session.tokenizer, contexts[r], seg.ids)
-            pieces = []
-            for i, (tid, text) in enumerate(zip(seg.ids, texts, strict=True)):
-                stats = dict(seg.stats[i]) if i < len(seg.stats) else {}
-                if source == "oracle" and i == 0:
-                    stats = {**(boundary or {}).get(r, {}), "consult": 1.0}
-                pieces.append(Piece(text, source, seq.position + i, tid, stats))
-            seq.pieces.extend(pieces)
-            text = "".join(texts)
-            if text:
-                if seq.segments and seq.segments[-1]["source"] == source:
-                    seq.segments[-1]["text"] += text
-                else:
-                    seq.segments.append({"text": text, "source": source})
-            if source == "base":
-                seq.base_tokens += len(seg.ids)
+        all_texts = token_texts_batch(session.tokenizer, [(contexts[r], segments[r].ids) for r in rows])
+        for r, texts in zip(rows, all_texts, strict=True):
+            self._record(seqs[r], source, segments[r], texts, handover, peer, (boundary or {}).get(r, {}))
+
+    def _record(self, seq: GuidedSequence, source: str, seg: Segment, texts: list[str], handover: Handover | None,
+                peer: Any, boundary: dict[str, float]) -> None:
+        """One row's segment: its pieces and text, the hand-over to `peer`, the row's end (EOS or budget)."""
+        p, r = self.params, seq.row
+        pieces = []
+        for i, (tid, text) in enumerate(zip(seg.ids, texts, strict=True)):
+            stats = dict(seg.stats[i]) if i < len(seg.stats) else {}
+            if source == "oracle" and i == 0:
+                stats = {**boundary, "consult": 1.0}
+            pieces.append(Piece(text, source, seq.position + i, tid, stats))
+        seq.pieces.extend(pieces)
+        text = "".join(texts)
+        if text:
+            if seq.segments and seq.segments[-1]["source"] == source:
+                seq.segments[-1]["text"] += text
             else:
-                seq.oracle_tokens += len(seg.ids)
-            if seg.eos:
-                seq.done, seq.finish_reason = True, "stop"
-            elif seq.position >= p.max_new_tokens:
-                seq.done, seq.finish_reason = True, "length"
-            if handover is not None and peer is not None and seg.ids:  # even at the end: contexts stay equal
-                handover.move(peer, r, seg.ids, text)
-            if pieces and self.on_pieces is not None:
-                self.on_pieces(r, pieces)
+                seq.segments.append({"text": text, "source": source})
+        if source == "base":
+            seq.base_tokens += len(seg.ids)
+        else:
+            seq.oracle_tokens += len(seg.ids)
+        if seg.eos:
+            seq.done, seq.finish_reason = True, "stop"
+        elif seq.position >= p.max_new_tokens:
+            seq.done, seq.finish_reason = True, "length"
+        if handover is not None and peer is not None and seg.ids:  # even at the end: contexts stay equal
+            handover.move(peer, r, seg.ids, text)
+        if pieces and self.on_pieces is not None:
+            self.on_pieces(r, pieces)
 
     @staticmethod
     def _still_active(active: list[int], seqs: list[GuidedSequence], *sessions: Any) -> list[int]:

@@ -24,19 +24,25 @@ for shape in $shapes; do
   done
 done
 echo; echo "device: $(gpu_name)   prompts $prompts x $max_tokens output tokens (ignore_eos), greedy"
-printf '%-14s %-6s %12s %12s %7s\n' shape engine "bare tok/s" "run tok/s" ratio
+echo "bare = the engine fed like a run (templating inside the window, overlapping generation); ids = LLM.generate on"
+echo "token ids templated before the clock (the engine alone); chat = LLM.chat. run = a full confconsole run."
+printf '%-14s %-6s %11s %11s %11s %11s %9s %9s\n' shape engine "bare tok/s" "ids tok/s" "chat tok/s" "run tok/s" \
+  "run/bare" "run/ids"
 python3 - "$log" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 rows = {}
 for head, body in re.findall(r"== (\S+ \S+ \S+) \([^)]*\)\n(.*?)(?=\n== |\Z)", text, re.S):
     shape, engine, side = head.split()
+    slot = rows.setdefault((shape, engine), {})
     m = re.findall(rf"{engine}: bare (\S+) tok/s, run (\S+) tok/s", body)
     if m:
         bare, run = m[-1]
-        slot = rows.setdefault((shape, engine), {})
         slot[side] = max(slot.get(side, 0.0), float(bare if side == "bare" else run))
+    for way, value in re.findall(r"(ids|chat) (\S+) tok/s", " ".join(re.findall(r"bare ways (.*)", body))):
+        slot[way] = max(slot.get(way, 0.0), float(value))
+nan = float("nan")
 for (shape, engine), v in rows.items():
-    b, r = v.get("bare", float("nan")), v.get("run", float("nan"))
-    print(f"{shape:<14} {engine:<6} {b:>12.1f} {r:>12.1f} {r / b:>7.3f}")
+    b, r, i, c = v.get("bare", nan), v.get("run", nan), v.get("ids", nan), v.get("chat", nan)
+    print(f"{shape:<14} {engine:<6} {b:>11.1f} {i:>11.1f} {c:>11.1f} {r:>11.1f} {r / b:>9.3f} {r / i:>9.3f}")
 PY

@@ -6,18 +6,23 @@
 set -euo pipefail
 site=/tmp/site; models=/tmp/models; wheels=${WHEELS:-/tmp/wheels}
 shapes=${SHAPES:-"qwen2.5-0.5b qwen2.5-7b"}
+bundles=${BUNDLES:-"vllm proj"}  # BUNDLES=proj: set up the hf benches while the vLLM parts are still on their way
 install_bundle() {  # $1 = folder with part_N and bundle.sha256
   local dir=$1
   [ -f "$dir/.installed" ] && return 0
   (cd "$dir" && cat $(ls part_* | sort -V) > bundle.tar && sha256sum -c bundle.sha256 >/dev/null)
   mkdir -p "$dir/x" && tar xf "$dir/bundle.tar" -C "$dir/x"
+  # vLLM's versions of the packages both bundles hold (pydantic, ...) win, whichever bundle came first
+  local upgrade=""; [ "$(basename "$dir")" = vllm ] && upgrade=--upgrade
   find "$dir/x" -name '*.whl' -print0 | xargs -0 python3 -m pip install -q --no-index --no-deps --no-compile \
-    --no-cache-dir --target "$site"
+    --no-cache-dir $upgrade --target "$site"
   rm -f "$dir/bundle.tar"
   touch "$dir/.installed"
 }
-[ -d "$wheels/vllm" ] && install_bundle "$wheels/vllm"
-install_bundle "$wheels/proj"
+for b in $bundles; do
+  [ "$b" = vllm ] && [ ! -d "$wheels/vllm" ] && continue
+  install_bundle "$wheels/$b"
+done
 export PYTHONPATH=$PWD:$site
 mkdir -p "$models"
 for shape in $shapes; do

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from experiments.cli.commands import add_command
@@ -16,6 +17,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.loop:
         return cmd_demo_loop(args)
+    started = time.monotonic()
     spec = demo_spec(limit=args.limit, model=args.model, n=args.n, max_tokens=args.max_tokens,
                      batch_size=args.batch_size, chunk_size=args.chunk_size, source=args.dataset)
     run_id = api.launch(spec, home_of(args))
@@ -23,10 +25,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"tagging\npipeline {run_id}\nhome     {home_of(args)}")
     if args.detach:
         return 0
-    return follow_chain(run_id, args, lambda stores: demo_done(stores, args))
+    return follow_chain(run_id, args, lambda stores: demo_done(stores, args, started))
 
 
-def demo_done(stores: list[Any], args: argparse.Namespace) -> None:
+def demo_done(stores: list[Any], args: argparse.Namespace, started: float | None = None) -> None:
+    from experiments.demo_report import step_times_line
     from experiments.report.accuracy import format_accuracy
 
     summary = stores[-1].manifest().get("summary", {})
@@ -34,6 +37,8 @@ def demo_done(stores: list[Any], args: argparse.Namespace) -> None:
     tokens = summary.get("tokens") or {}
     if tokens:
         print("confidence tokens: " + ", ".join(f"{inert(str(t))} {n}" for t, n in sorted(tokens.items())))
+    if started is not None:
+        print(step_times_line(stores, time.monotonic() - started))
     by_stage = {s.manifest().get("stage"): s.run_id for s in stores}
     home = f" --home {home_of(args)}" if getattr(args, "home", None) else ""
     print("\nnext: browse these runs and their records in the console:")
@@ -61,7 +66,7 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from experiments.demo import DEMO_SOURCE, EMBEDDED, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
+    from experiments.demo import DEMO_BATCH, DEMO_SOURCE, EMBEDDED, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
     from experiments.specs import DEFAULT_MAX_TOKENS
 
     p = add_command(sub, "demo", group="run", help="inference -> grading -> tagging on 20 easy questions, "
@@ -76,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--n", type=int, default=1, help="answers per question (default: 1)")
     p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
                    help=f"new tokens per answer (default: {DEFAULT_MAX_TOKENS})")
-    p.add_argument("--batch-size", type=int, default=8, help="prompts per hf batch (default: 8)")
+    p.add_argument("--batch-size", type=int, default=DEMO_BATCH,
+                   help=f"rows decoding together, continuous batching (default: {DEMO_BATCH})")
     p.add_argument("--chunk-size", type=int, default=8, help="questions per chunk, the unit of resume (default: 8)")
     p.add_argument("--loop", action="store_true", help="the whole confidence loop instead: inference -> grading "
                    "-> tagging -> SFT -> evaluation on held-out questions -> delegation")

@@ -37,7 +37,7 @@ register(Source(
 
 register(Source(
     name="arith",
-    domain="gsm8k",
+    domain="arith",  # its own name in tables and records; graded like gsm8k (numeric), `<CN_MATH>` tokens
     description="Easy arithmetic word problems (500, written by confconsole): a right/wrong mix for small models",
     files=lambda split: [Path(__file__).resolve().parent / "data" / "arith.jsonl"],
     gold=gsm8k_gold,

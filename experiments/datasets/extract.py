@@ -29,7 +29,7 @@ class NanValue(ValueError):
     """A field holds NaN or an infinity (a float NaN from JSON or Parquet, a literal "NaN" cell): `nan_value`."""
 
 
-TEXT_GOLD_DOMAINS = ("gsm8k", "numeric", "math", "mc", "yesno")  # graded against text; `code` golds hold tests
+TEXT_GOLD_DOMAINS = ("gsm8k", "numeric", "arith", "math", "mc", "yesno")  # graded against text; `code` golds hold tests
 
 
 def _kind(value: Any) -> str:
@@ -230,7 +230,7 @@ def yesno_gold(answer: Any) -> str:
 
 def domain_gold(domain: str, answer: Any, context: Mapping[str, Any]) -> str:
     """The gold in the form the domain's grader expects."""
-    if domain in ("gsm8k", "numeric"):
+    if domain in ("gsm8k", "numeric", "arith"):
         return gsm8k_gold(_scalar_text(answer))
     if domain == "math":
         return math_gold(answer)

@@ -44,6 +44,7 @@ DOMAINS: dict[str, Grader] = {
     "math": _math,
     "gsm8k": _numeric,
     "numeric": _numeric,
+    "arith": _numeric,
     "mc": _mc,
     "yesno": _yesno,
     "code": _code,

@@ -9,6 +9,7 @@ DOMAIN_TOKEN_NAMES: dict[str, str] = {
     "math": "MATH",
     "gsm8k": "MATH",
     "numeric": "MATH",
+    "arith": "MATH",
     "mc": "MED",
     "medqa": "MED",
     "yesno": "READ",
