@@ -123,3 +123,32 @@ def test_a_read_only_run_folder_keeps_the_index_in_memory(tmp_path: Path) -> Non
     assert index.count == 9 and all(seg.data is not None for seg in index.segments)
     view = RecordsView(index)
     assert view.select(query="question 4").rows().tolist() == [4] and view.counts()["correct"] == 3
+
+
+def test_readers_fill_an_inference_runs_verdicts_in_any_order(tmp_path: Path) -> None:
+    """An inference run's view joined with a grading reader whose records come in another order and miss some:
+    verdicts, tokens, counts and whole records are the reader's where it has the record, empty where not."""
+    from experiments.views.records_query import join_rows
+
+    graded = synthetic(60)
+    answers = [{k: v for k, v in r.items() if k not in ("correct", "grade_status", "judge_correct",
+                                                         "judge_status", "confidence_token")} for r in graded]
+    mine = make_run(tmp_path, "inference-join", records=answers, chunk_size=16)
+    reader_records = list(reversed(graded[:50]))  # the last ten are not graded yet
+    reader = make_run(tmp_path, "tagging-join", stage="tagging", records=reader_records, chunk_size=7)
+    index, theirs = RecordsIndex.open(mine), RecordsIndex.open(reader)
+    rows = join_rows(index, theirs)
+    keys = [(r["example_id"], r["sample_idx"]) for r in reader.iter_records()]
+    graded_keys = {(r["example_id"], r["sample_idx"]): r for r in graded[:50]}
+    in_order = [graded_keys.get((r["example_id"], r["sample_idx"])) for r in mine.iter_records()]
+    assert [keys[j] if j >= 0 else None for j in rows.tolist()] == \
+        [(r["example_id"], r["sample_idx"]) if r else None for r in in_order]
+    view = RecordsView(index, readers=[theirs])
+    counts = view.counts()
+    assert counts["correct"] == sum(r["correct"] for r in graded[:50]) and counts["ungraded"] == 10
+    assert view.values("confidence_token") == sorted({r["confidence_token"] for r in graded[:50]})
+    page = view.select().next_page(60)
+    assert [r.get("correct") for r in page] == [r["correct"] if r else None for r in in_order]
+    assert [r.get("confidence_token") for r in page] == [r["confidence_token"] if r else None for r in in_order]
+    assert [r["response"] for r in page] == [r["response"] for r in mine.iter_records()]
+    assert RecordsView(index).counts()["ungraded"] == 60  # without the reader: answers only
