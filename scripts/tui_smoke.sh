@@ -50,9 +50,10 @@ open_grading_records() {  # start the TUI, put the cursor on the grading run, op
     # the environment goes in the command: a tmux server keeps the environment it started with
     tm new-session -d -s "$session" -x 200 -y 50 \
         "env CONFCONSOLE_HOME='$home' PYTHONPATH='${PYTHONPATH:-}' TERM=xterm-256color $CONFCONSOLE"
-    wait_for "$grading" "the Runs screen lists the grading run"
-    local position  # rows between the table's header and the grading run, as the screen shows them
-    position=$(screen | awk -v run="$grading" '/ stage +status/ && !h {h = NR} index($0, run) && h {print NR - h - 1; exit}')
+    # a pipeline's steps show as `└ STEP` rows under it (a run outside a pipeline by its id)
+    wait_for "└ grading" "the Runs screen lists the grading step"
+    local position  # rows between the table's header and the grading step, as the screen shows them
+    position=$(screen | awk '/ stage +status/ && !h {h = NR} /└ grading/ && h {print NR - h - 1; exit}')
     [ -n "$position" ] || fail "the grading run is not in the runs table"
     for _ in $(seq 1 "$position"); do keys Down; done
     keys o

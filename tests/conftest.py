@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = [p for p in ("tests.conftest_vllm",) if importlib.util.find_spec(p) is not None]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under `pytest -n 2` two workers share the cores: one torch thread each (and in the processes they start),
+    # not two spinning threads per worker fighting over two cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for `pytest -n 2 --dist loadgroup` (the README's test command): every test that starts or uses a
+    vLLM engine runs on one worker (one shared server, never two engines' memory at once); the others run file by
+    file, so a module's fixtures (a loaded model, a trained adapter, a Ray cluster) are built once."""
+    for item in items:
+        uses_vllm = item.get_closest_marker("vllm") is not None or "vllm_server" in getattr(item, "fixturenames", ())
+        group = "vllm" if uses_vllm else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
