@@ -32,7 +32,12 @@ LOOP_SYSTEM_PROMPT = "Reply with only the number."
 LOOP_TEMPLATE = "plain"
 LOOP_MAX_TOKENS = 96
 LOOP_EVAL_MAX_TOKENS = 2 * LOOP_MAX_TOKENS
-LOOP_SFT_STEPS = 240
+# Chosen on the training side only (bench/RESULTS.md, the loop): with 240 steps the validation loss (24 training
+# rows held back by the SFT stage) plateaued from step 80 on and was lowest at 160; the tagged training answers are
+# 37.5% right, and the unbalanced tokens made the adapter say <UN_MATH> on 94 of 100 answers, so the tagging step
+# keeps one wrong answer per right one (Self-REF's incorrect_ratio).
+LOOP_SFT_STEPS = 160
+LOOP_INCORRECT_RATIO = 1.0
 
 
 def new_group(name: str) -> str:
@@ -80,7 +85,7 @@ def loop_spec(train: int = LOOP_TRAIN, heldout: int = LOOP_HELDOUT, model: str =
              "dataset": {"source": DEMO_SOURCE, "limit": train, **prompt},
              "sampling": {"max_tokens": max_tokens}},
             {"name": "grade", "stage": "grading", "inputs": ["infer"]},
-            {"name": "tag", "stage": "tagging", "inputs": ["grade"]},
+            {"name": "tag", "stage": "tagging", "inputs": ["grade"], "incorrect_ratio": LOOP_INCORRECT_RATIO},
             {"name": "sft", "stage": "sft", "inputs": ["tag"], "model": model, "max_steps": sft_steps,
              "epochs": 100, "lr": sft_lr, "batch_size": 8, "max_length": 256, "save_steps": 40,
              "lr_scheduler": "constant"},

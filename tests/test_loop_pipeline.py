@@ -37,6 +37,7 @@ def small_loop() -> dict:
     spec = loop_spec(train=12, heldout=6, sft_steps=8, batch_size=12)
     steps = {s["name"]: s for s in spec["steps"]}
     steps["infer"].update(chunk_size=4, sampling={"max_tokens": 12})
+    steps["tag"].pop("incorrect_ratio")  # 12 short answers may hold one right one or none: keep them all
     steps["sft"].update(save_steps=4, batch_size=4, max_length=96)
     steps["eval"].update(chunk_size=3, sampling={"max_tokens": 16})
     steps["delegate"]["oracle_sampling"] = {"max_tokens": 12}
