@@ -163,3 +163,10 @@ def test_run_info_shows_the_pipeline_step_and_layout_warnings():
                                 "layout_warning": "GPU(s) [2] left unused"}, "done"))
     assert info["status"] == "done" and info["pipeline"] == "pipeline-1 · grade"
     assert info["layout"] == "GPU(s) [2] left unused"
+
+
+def test_summary_text_of_an_evaluation_run_whose_accuracy_is_one_number():
+    """An evaluation summary's `accuracy` is a float, not the accuracy table: shown as a value, never iterated."""
+    text = runs.summary_text({"summary": {"accuracy": 0.3, "auroc": 0.79, "majority_baseline": 0.7,
+                                          "tokens": {"confident": 1, "uncertain": 94}}})
+    assert "accuracy: 0.3" in text and "majority_baseline: 0.7" in text and "uncertain: 94" in text

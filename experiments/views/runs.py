@@ -248,11 +248,12 @@ def summary_text(manifest: dict[str, Any]) -> str:
         return ""
     lines = []
     rows = summary.get("accuracy")
-    if rows:
+    table = isinstance(rows, list) and all(isinstance(r, dict) for r in rows)  # evaluation's is one number
+    if table and rows:
         lines += [format_accuracy_compact(rows), ""]
     for key in sorted(summary):
         value = summary[key]
-        if key == "accuracy":
+        if key == "accuracy" and table:
             continue
         if isinstance(value, dict):
             inner = ", ".join(f"{k}: {v}" for k, v in sorted(value.items()))
