@@ -137,3 +137,23 @@ async def test_x_marks_then_compares(home: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.result is not None)
         assert app.screen.result.common == 6
         assert app.screen.query_one("#compare-domains", DataTable).row_count == 1
+
+
+async def test_compare_screen_shows_the_first_differing_questions_records(tmp_path: Path) -> None:
+    """Focus lands on the differing questions and both runs' records of the highlighted one show at once."""
+    weak = make_run(tmp_path, "grading-20260528-100000-aaaa", stage="grading", records=sample_records(6))
+    strong_records = sample_records(6)
+    strong_records[1]["correct"] = True
+    strong = make_run(tmp_path, "grading-20260528-100100-bbbb", stage="grading", records=strong_records)
+    app = make_app(tmp_path, refresh_interval=0, poll_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(CompareScreen(weak, strong))
+
+        def shown() -> bool:
+            panes = app.screen.query("#compare-b") if isinstance(app.screen, CompareScreen) else None
+            return bool(panes) and "B: grading-20260528-100100-bbbb" in str(panes.first().render())
+
+        await wait_for(pilot, shown)
+        assert app.screen.focused is app.screen.query_one("#compare-differ", DataTable)
+        assert strong_records[1]["question"] in str(app.screen.query_one("#compare-a").render())

@@ -35,7 +35,7 @@ class CompareScreen(ConsoleScreen):
         yield Header()
         yield Static("comparing…", id="compare-head", markup=False)
         yield DataTable(id="compare-domains", cursor_type="row")
-        yield Static("Questions where they differ (enter: both runs' records below)", classes="pane-title")
+        yield Static("Questions where they differ (↑/↓: both runs' records below)", classes="pane-title")
         yield DataTable(id="compare-differ", cursor_type="row")
         with Horizontal(id="compare-records"):
             with VerticalScroll():
@@ -80,13 +80,18 @@ class CompareScreen(ConsoleScreen):
                            inert(row["question"]), key=row["example_id"])
         if not result.differ:
             self.query_one("#compare-a", Static).update("The two runs agree on every question they share.")
+            return
+        differ.focus()  # the questions are what to walk through (not the domain table above them)
+        self.load_question(str(result.differ[0]["example_id"]))
 
     @on(DataTable.RowSelected, "#compare-differ")
-    def _question(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
+    @on(DataTable.RowHighlighted, "#compare-differ")
+    def _question(self, event: DataTable.RowSelected | DataTable.RowHighlighted) -> None:
+        """The highlighted question's records from both runs, side by side (as the cursor moves, and on enter)."""
+        if event.row_key is not None and event.row_key.value:
             self.load_question(str(event.row_key.value))
 
-    @work(thread=True, exit_on_error=False, name="read question", group="compare-question")
+    @work(thread=True, exit_on_error=False, name="read question", group="compare-question", exclusive=True)
     def load_question(self, example_id: str) -> None:
         left = self._side("A", self.a_graded, example_id)
         right = self._side("B", self.b_graded, example_id)
