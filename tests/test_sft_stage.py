@@ -8,26 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.sft_models import sft_tiny_llama
+
 pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    """2 layers, hidden 32, untied embeddings (the lm_head rows of the new tokens train too), SmolLM2's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from backends.embedded import resolve_model
 
-    out = tmp_path_factory.mktemp("tiny-llama")
-    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return sft_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), str(resolve_model("smollm2-135m")))
 
 
 def test_loss_covers_the_answer_and_its_token_only_and_the_token_stays_in_decoded_text(tiny_model, tmp_path):

@@ -4,8 +4,6 @@ first field reaches the stage picker. One snapshot per stage's form."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from experiments.stages import STAGES
@@ -14,15 +12,6 @@ from tests.tui_fixtures import make_home, settle, steady_cursor
 from tui_app.app import make_app
 from tui_app.screens.launch import LaunchScreen
 from tui_app.widgets.spec_form import widget_id
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def open_form(pilot, stage: str) -> LaunchScreen:

@@ -7,10 +7,6 @@ shown as the Runs screen's subtitle) is replaced before the screenshot.
 
 from __future__ import annotations
 
-import time
-
-import pytest
-
 from experiments.runs.store import RunStore
 from tests.tui_fixtures import make_home, settle, steady_cursor
 from tui_app.app import make_app
@@ -18,15 +14,6 @@ from tui_app.screens.launch import LaunchScreen
 from tui_app.screens.records import RecordsScreen
 
 SIZE = (140, 24)
-
-
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_runs_screen_snapshot(snap_compare, tmp_path, utc):

@@ -18,6 +18,7 @@ from experiments.runs.state import EventTail
 from experiments.runs.store import RunStore
 from experiments.stages.sft.spec import SFTSpec
 from tests.faults.killer import reference_run, report, run_with_kills
+from tests.sft_models import sft_tiny_llama
 
 SEED = 1906
 ARGS = ["--max-steps", "8", "--save-steps", "2", "--batch-size", "2", "--max-length", "48", "--lr", "0.01",
@@ -27,19 +28,7 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, embedded_model: str) -> Path:
-    """2 layers, hidden 32, untied embeddings (the lm_head rows of the new tokens train too), SmolLM2's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("sft-tiny")
-    tok = AutoTokenizer.from_pretrained(embedded_model)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return sft_tiny_llama(tmp_path_factory.mktemp("sft-tiny"), embedded_model)
 
 
 def write_data(path: Path) -> Path:
