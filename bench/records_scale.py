@@ -9,8 +9,10 @@ reviews through the review store, then:
 1. indexes it once in a child process (what the first open of a run does: `index/` in the run folder) and
    reports the time and that child's peak RSS;
 2. in a fresh child process drives the real app with Pilot: pushes the Records screen and times it until the
-   first page is on screen; presses page down 30 times (each timed until the screen is idle again, page reads
-   included); presses each filter key (correct, incorrect, reviewed, disagreements, domain, token) and times it
+   first page is on screen; presses page down 30 times (each timed from the key to the last frame written to the
+   terminal before the app is idle again, page reads included: Pilot's own waits sleep >= 20 ms three times a
+   step, so its wall time is printed apart); presses each filter key (correct, incorrect, reviewed,
+   disagreements, domain, token) and times it
    until the new rows are shown; types a search and times it until the first page of matches is shown, then
    counts all matches through the view layer; reports the process's RSS at the end and its peak.
 
@@ -102,15 +104,28 @@ async def drive(home: Path) -> dict:
         await _wait(pilot, lambda: screen.rows and screen.pager is not None)
         await pilot.pause()
         out["open_s"], out["open_cpu_s"] = time.perf_counter() - t, time.process_time() - cpu
-        steps, cpus = [], []
+        frames: list[float] = []  # when each frame was written to the (headless) terminal
+        display = app._display
+
+        def timed_display(screen, renderable) -> None:  # noqa: ANN001 - Textual's private hook, wrapped as is
+            display(screen, renderable)
+            if renderable is not None:
+                frames.append(time.perf_counter())
+
+        app._display = timed_display
+        steps, cpus, walls = [], [], []
         for _ in range(30):
+            frames.clear()
             t, cpu = time.perf_counter(), time.process_time()
             await pilot.press("pagedown")
             await _idle(pilot)
-            steps.append(time.perf_counter() - t)
+            walls.append(time.perf_counter() - t)
             cpus.append(time.process_time() - cpu)
+            steps.append((frames[-1] if frames else walls[-1]) - t)
+        app._display = display
         out["pagedown_ms"] = {"median": statistics.median(steps) * 1e3, "max": max(steps) * 1e3,
-                              "cpu_median": statistics.median(cpus) * 1e3, "rows_loaded": len(screen.rows)}
+                              "cpu_median": statistics.median(cpus) * 1e3, "rows_loaded": len(screen.rows),
+                              "harness_median": statistics.median(walls) * 1e3}
         filters = {}
         for key, name in (("y", "correct"), ("n", "incorrect"), ("r", "reviewed"), ("x", "disagree"),
                           ("d", "domain"), ("t", "token"), ("a", "all")):
@@ -219,9 +234,10 @@ def report(records: int, index: dict, ui: dict, core: dict) -> None:
           f"{verdict(ui['open_s'], 1)} (this process ran {ui['open_cpu_s'] * 1e3:.0f} ms of it; after the app's "
           f"{ui['warm_imports_s']:.1f} s import warm-up on the Runs screen)")
     pd = ui["pagedown_ms"]
-    print(f"    page down, 30 steps: median {pd['median']:5.1f} ms, max {pd['max']:5.1f} ms   goal < 50 ms  "
-          f"{verdict(pd['median'], 50)} (this process ran {pd['cpu_median']:.0f} ms per step, threads included; "
-          f"{pd['rows_loaded']} rows loaded by then)")
+    print(f"    page down, 30 steps, key -> last frame written: median {pd['median']:5.1f} ms, max {pd['max']:5.1f} "
+          f"ms   goal < 50 ms  {verdict(pd['median'], 50)} (this process ran {pd['cpu_median']:.0f} ms per step, "
+          f"threads included; {pd['rows_loaded']} rows loaded by then; Pilot's press + idle wait took "
+          f"{pd['harness_median']:.0f} ms, its own sleeps included)")
     print(f"    RSS after all of it: {ui['rss_mb']:.0f} MB (peak {ui['peak_rss_mb']:.0f} MB)   goal < 500 MB  "
           f"{verdict(ui['peak_rss_mb'], 500)}")
     for name, f in ui["filters"].items():

@@ -152,3 +152,24 @@ def test_readers_fill_an_inference_runs_verdicts_in_any_order(tmp_path: Path) ->
     assert [r.get("confidence_token") for r in page] == [r["confidence_token"] if r else None for r in in_order]
     assert [r["response"] for r in page] == [r["response"] for r in mine.iter_records()]
     assert RecordsView(index).counts()["ungraded"] == 60  # without the reader: answers only
+
+
+def test_the_worker_that_finishes_a_run_builds_its_index(tmp_path: Path) -> None:
+    """A finished run's index is ready before anyone opens it (the console's first open of a million records is
+    then a memory map, not a 9 s build): the worker builds it after the run is done."""
+    from experiments.runs.worker import run_worker
+    from experiments.specs import spec_to_toml
+    from experiments.stages import STAGES
+    from experiments.stages.grading.spec import GradingSpec
+
+    answers = [{k: v for k, v in r.items() if k not in ("correct", "grade_status", "judge_correct", "judge_status",
+                                                       "confidence_token")} for r in synthetic(24)]
+    make_run(tmp_path, "inference-src", records=answers, chunk_size=8)
+    store = RunStore.create(spec_to_toml(GradingSpec(input_run="inference-src", workers=1)), "grading", tmp_path,
+                            run_id="grading-indexed")
+    assert run_worker(store.dir, STAGES, home=tmp_path) == 0, store.manifest().get("error")
+    assert store.manifest()["status"] == "done"
+    built = (store.dir / "index" / "records.arrow").stat().st_mtime_ns
+    index = RecordsIndex.open(store)
+    assert index.count == 24 and index.fresh()
+    assert (store.dir / "index" / "records.arrow").stat().st_mtime_ns == built  # opened, not rebuilt

@@ -106,6 +106,7 @@ async def test_tui_records_and_run_screens(home: Path) -> None:
     from tui_app.app import make_app
     from tui_app.screens.records import RecordsScreen
     from tui_app.screens.run import RunScreen
+    from tui_app.widgets.record_table import RecordTable
 
     inference = RunStore.create(spec_to_toml(InferenceSpec(title=EVIL)), "inference", home)
     inference.write_chunk(0, evil_records())
@@ -123,7 +124,7 @@ async def test_tui_records_and_run_screens(home: Path) -> None:
         detail = str(screen.query_one("#detail").render())
         assert "\u241b[2J" in detail
         assert_inert(detail)
-        table = screen.query_one("#records", DataTable)
+        table = screen.query_one("#records", RecordTable)
         assert table.row_count == 3
         assert_inert(" ".join(str(cell) for cell in table.get_row_at(0)))
         assert_inert(app.export_screenshot())

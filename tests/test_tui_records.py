@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from experiments.runs.store import RunStore
 from tests.tui_fixtures import make_home, make_run, sample_records, settle, wait_for
@@ -11,6 +11,7 @@ from tui_app.app import make_app
 from tui_app.screens.records import RecordsScreen
 from tui_app.screens.runs import RunsScreen
 from tui_app.widgets.detail import RecordDetail
+from tui_app.widgets.record_table import RecordTable
 
 SIZE = (150, 40)
 GRADED = "grading-20260528-202740-bbbb"
@@ -29,7 +30,7 @@ async def open_records(app, pilot, run_id: str, **kwargs) -> RecordsScreen:
 
 
 def rows(screen) -> int:
-    return screen.query_one("#records", DataTable).row_count
+    return screen.query_one("#records", RecordTable).row_count
 
 
 def detail(screen) -> str:
@@ -48,7 +49,7 @@ async def test_filters_change_rows(home):
             await settle(pilot)
             assert rows(screen) == expected, key
             if mark:
-                table = screen.query_one("#records", DataTable)
+                table = screen.query_one("#records", RecordTable)
                 assert {str(table.get_row_at(i)[3]) for i in range(expected)} == {mark}
 
 
@@ -80,7 +81,7 @@ async def test_judging_run_over_ungraded_inference_uses_judge_verdicts(tmp_path)
         for key, expected, mark in (("y", 2, "✓"), ("n", 2, "✗"), ("u", 2, "?")):
             await pilot.press(key)
             await settle(pilot)
-            table = screen.query_one("#records", DataTable)
+            table = screen.query_one("#records", RecordTable)
             assert table.row_count == expected
             assert {str(table.get_row_at(i)[3]) for i in range(expected)} == {mark}
 
@@ -93,7 +94,7 @@ async def test_tagged_run_shows_the_token_after_the_response(tmp_path):
         await pilot.press("down")
         await pilot.pause()
         assert "CONFIDENCE TOKEN\n<UN_MATH>" in detail(screen)
-        table = screen.query_one("#records", DataTable)
+        table = screen.query_one("#records", RecordTable)
         assert [str(table.get_row_at(i)[6]) for i in range(3)] == ["<CN_MATH>", "<UN_MATH>", "<UN_MATH>"]
 
 
@@ -114,7 +115,7 @@ async def test_search_focus_typing_and_escape(home):
         await pilot.press("enter")  # enter applies at once and returns to the table
         await settle(pilot)
         assert rows(screen) == 1 and "Question 3" in detail(screen)
-        assert screen.query_one("#records", DataTable).has_focus
+        assert screen.query_one("#records", RecordTable).has_focus
         await pilot.press("y")  # filter and search combine (record 3 is correct)
         await settle(pilot)
         assert rows(screen) == 1

@@ -58,10 +58,13 @@ class Stage:
 class Registry:
     """The stages a launcher offers, by name, plus the kernel's own `pipeline` spec.
 
-    `path` is where a worker process imports this registry from (`"<package>:STAGES"`)."""
+    `path` is where a worker process imports this registry from (`"<package>:STAGES"`). `after_done`
+    (`"module:function"`, optional) is called with a run's store once the run is done, by the worker that
+    finalized it: caches the views layer wants ready before anyone opens the run (the records index)."""
 
-    def __init__(self, stages: Iterable[Stage], package: str, path: str) -> None:
+    def __init__(self, stages: Iterable[Stage], package: str, path: str, after_done: str = "") -> None:
         self.path = path
+        self.after_done_path = after_done
         self._stages = {s.name: Stage(**{**s.__dict__, "package": f"{package}.{s.name}"}) for s in stages}
 
     def __iter__(self) -> Iterator[str]:
@@ -99,6 +102,12 @@ class Registry:
 
             return functools.partial(run_pipeline, registry=self)
         return self.get(name).runner()
+
+    def after_done(self) -> Callable[..., Any] | None:
+        if not self.after_done_path:
+            return None
+        module, _, attr = self.after_done_path.partition(":")
+        return getattr(importlib.import_module(module), attr)
 
     def finalizer(self, name: str) -> Callable[..., Any] | None:
         if name == "pipeline":

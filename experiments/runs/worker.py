@@ -115,6 +115,12 @@ def finalize(spec: Any, ctx: StageContext, registry: Registry) -> None:
         set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts)
     finally:
         (store.dir / ".finalizing").unlink(missing_ok=True)
+    after_done = registry.after_done()
+    if after_done is not None:
+        try:  # a cache for the views: the run is done and stays done whatever happens here
+            after_done(store)
+        except Exception as exc:  # noqa: BLE001
+            ctx.emit.log(f"after the run: {type(exc).__name__}: {exc}", level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -265,3 +265,10 @@ def _find_rows(block: Any, needle: bytes, offsets: np.ndarray) -> np.ndarray:
         found.append(row)
         pos = block.find(needle, int(ends[row]))
     return np.array(found, dtype=np.int64)
+
+
+def index_done_run(store: RunStore) -> None:
+    """Build a finished run's records index in the worker that finished it, so the first open of the run in the
+    console (or `agreement`, `export`) reads a ready index: a million records take ~9 s to index on two cores."""
+    if store.record_count():
+        RecordsIndex.open(store).close()

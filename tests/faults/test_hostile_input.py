@@ -91,6 +91,7 @@ async def test_the_tui_shows_bad_rows_and_never_a_raw_control_sequence(
     from tui_app.app import make_app
     from tui_app.screens.records import RecordsScreen
     from tui_app.screens.run import RunScreen
+    from tui_app.widgets.record_table import RecordTable
 
     home, (inference, _, tagging) = hostile_runs
     app = make_app(home, refresh_interval=0, poll_interval=0.05)
@@ -106,7 +107,7 @@ async def test_the_tui_shows_bad_rows_and_never_a_raw_control_sequence(
         assert not raw_controls(app.export_screenshot()), "the Run screen"
         app.push_screen(RecordsScreen(tagging))
         await settle(pilot)
-        records = app.screen.query_one(DataTable)
+        records = app.screen.query_one("#records", RecordTable)
         await wait_for(pilot, lambda: records.row_count == 3)
         records.move_cursor(row=0)  # the detail pane shows the question full of escapes
         await settle(pilot)

@@ -15,9 +15,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from experiments.reviews.policy import POLICIES
 from experiments.reviews.session import ReviewSession
@@ -29,14 +29,18 @@ from experiments.views.records_query import RecordsView, Selection
 from experiments.views.verdicts import overlay_for
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.detail import RecordDetail
+from tui_app.widgets.record_table import RecordTable
 from tui_app.widgets.status import VERDICT_STYLES
 
 PAGE_SIZE = 200  # records per page read: a few screens, read by offset in milliseconds
-PREFETCH = 20  # load the next page when the cursor gets this close to the last loaded row
+PREFETCH = 100  # read the next page when the cursor gets this close to the last loaded row (two screens ahead)
 SEARCH_DELAY = 0.3
 VERDICT_COLUMN = RECORD_COLUMNS.index("ok")
 SHOWN_FILTERS = ("all", "correct", "incorrect", "ungraded", "reviewed", "disagree")
 VERDICT_NAMES = {1: "correct", 0: "incorrect", -1: "ungraded"}
+# The widest a column gets (the response takes the rest of the line; the detail pane shows a record whole).
+COLUMN_WIDTHS = {"example": 28, "sample": 6, "domain": 12, "ok": 4, "extracted": 16, "gold": 16, "token": 14,
+                 "finish": 8}
 
 
 class RecordsScreen(ConsoleScreen):
@@ -85,17 +89,13 @@ class RecordsScreen(ConsoleScreen):
             yield Static("", id="filter-label")
             yield Input(placeholder="search question / response  (/)", id="search")
         with Horizontal(id="records-body"):
-            yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
-            with VerticalScroll(id="detail-scroll"):
-                yield RecordDetail(id="detail")
+            yield RecordTable(RECORD_COLUMNS, COLUMN_WIDTHS, id="records", on_highlight=self._highlighted)
+            yield RecordDetail(id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"records of {self.store.run_id}"
-        table = self.query_one("#records", DataTable)
-        for column in RECORD_COLUMNS:
-            table.add_column(column, key=column)
-        table.focus()
+        self.query_one("#records", RecordTable).focus()
         self.query_one("#records-note", Static).display = False
         self.reload(refresh=True)
 
@@ -106,7 +106,7 @@ class RecordsScreen(ConsoleScreen):
         self._generation += 1
         self.rows = []
         self.pager = None
-        self.query_one("#records", DataTable).clear()
+        self.query_one("#records", RecordTable).clear()
         self.query_one("#detail", RecordDetail).show(None)
         self.render_label()
         self._first_page(self._generation, refresh)
@@ -177,14 +177,15 @@ class RecordsScreen(ConsoleScreen):
         if not self.is_attached or pager is not self.pager:
             return  # popped, or the filter changed while this page was read
         self._loading = None
-        table = self.query_one("#records", DataTable)
         first = not self.rows
         start = len(self.rows)
         self.rows.extend(page)
+        rows = []
         for offset, record in enumerate(page):
             cells = [Text(inert(cell), no_wrap=True) for cell in record_cells(record)]  # Text: never markup
             cells[VERDICT_COLUMN] = self._verdict_cell(pager.page_rows[start + offset])
-            table.add_row(*cells, key=str(start + offset))
+            rows.append(cells)
+        self.query_one("#records", RecordTable).add_rows(rows)
         if first and self.rows:
             self._show_detail(0)
         self.render_label()
@@ -200,9 +201,9 @@ class RecordsScreen(ConsoleScreen):
         """Reviews changed (back from the review screen): redraw the loaded verdict cells and the counts."""
         if self.view is None or self.pager is None:
             return
-        table = self.query_one("#records", DataTable)
+        table = self.query_one("#records", RecordTable)
         for i, row in enumerate(self.pager.page_rows[:len(self.rows)]):
-            table.update_cell(str(i), "ok", self._verdict_cell(row))
+            table.update_cell(i, VERDICT_COLUMN, self._verdict_cell(row))
         self.counts = self.view.counts(self.policy, self.domain, self.token)
         self.render_label()
         if self.rows:
@@ -229,7 +230,7 @@ class RecordsScreen(ConsoleScreen):
         else:
             total = f" · {self.pager.count} match" if self.pager.count is not None else ""
             text.append(f"  first {shown} shown, more below (m){total}", style="dim")
-        self.query_one("#filter-label", Static).update(text)
+        self.query_one("#filter-label", Static).update(text, layout=False)  # its size is the bar's: no re-layout
 
     # -- events ---------------------------------------------------------------------------------------------
     def _show_detail(self, index: int) -> None:
@@ -237,16 +238,11 @@ class RecordsScreen(ConsoleScreen):
         review = self.session.review_of(row) if self.session is not None and row >= 0 else None
         self.query_one("#detail", RecordDetail).show(self.rows[index], review)
 
-    @on(DataTable.RowHighlighted, "#records")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is None or event.row_key.value is None:
-            return
-        index = int(event.row_key.value)
+    def _highlighted(self, index: int) -> None:
+        """The table's cursor moved: the detail pane follows in the same frame; near the end, read more."""
         if index < len(self.rows):
-            with self.app.batch_update():  # one frame for the new text and its scroll position
-                self._show_detail(index)
-                self.query_one("#detail-scroll", VerticalScroll).scroll_home(animate=False)
-        if index >= len(self.rows) - min(PREFETCH, self.page_size // 5 + 1):
+            self._show_detail(index)  # the pane starts at the record's top
+        if index >= len(self.rows) - min(PREFETCH, self.page_size // 2):
             self.load_more()
 
     @on(Input.Changed, "#search")
@@ -260,7 +256,7 @@ class RecordsScreen(ConsoleScreen):
         if self._search_timer is not None:
             self._search_timer.stop()
         self._apply_search()
-        self.query_one("#records", DataTable).focus()
+        self.query_one("#records", RecordTable).focus()
 
     def _apply_search(self) -> None:
         value = self.query_one("#search", Input).value.strip()
@@ -326,7 +322,7 @@ class RecordsScreen(ConsoleScreen):
     def action_back(self) -> None:
         search = self.query_one("#search", Input)
         if search.has_focus:
-            self.query_one("#records", DataTable).focus()
+            self.query_one("#records", RecordTable).focus()
         else:
             self.app.pop_screen()
 

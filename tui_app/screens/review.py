@@ -14,7 +14,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Static
 
 from experiments.reviews.queue import ReviewQueue
@@ -88,8 +87,7 @@ class ReviewScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="review-progress")
-        with VerticalScroll(id="review-scroll"):
-            yield RecordDetail(id="review-detail")
+        yield RecordDetail(id="review-detail")
         yield Input(placeholder="note (e): enter keeps it for the next mark, or saves it on a marked record",
                     id="review-note")
         yield Footer()
@@ -109,7 +107,6 @@ class ReviewScreen(ConsoleScreen):
             return
         review = self.session.review_of(row)
         self.query_one("#review-detail", RecordDetail).show(record, review)
-        self.query_one("#review-scroll", VerticalScroll).scroll_home(animate=False)
         self.render_progress(review)
 
     def render_progress(self, review: object = None) -> None:

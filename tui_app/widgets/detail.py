@@ -1,14 +1,27 @@
-"""The record detail pane: titled sections, the record's text shown verbatim (no markup, no Markdown)."""
+"""The record detail pane: titled sections, the record's text shown verbatim (no markup, no Markdown), wrapped to
+the pane and scrolled on its own.
+
+It is a Line-API widget so that showing another record repaints the pane and nothing else: a Static in a scroll
+container changes height with every record, and each change re-lays out and repaints the whole screen (measured on
+the Records screen: 67 ms of CPU per page down with it, 30 ms without). Here the text is wrapped once per record and
+width, the vertical scrollbar is always there (the pane's width never changes with the record), and the scrollable
+height is set without a layout.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import Static
+from textual import events
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from experiments.textsafe import inert
 from experiments.views.records import record_sections, verdict
+from tui_app.widgets.scrolling import set_virtual_size
 from tui_app.widgets.status import VERDICT_STYLES
 
 HUMAN_STYLES = {"correct": "green", "wrong": "red", "skip": "yellow"}
@@ -30,13 +43,63 @@ def render_record(record: dict[str, Any] | None, review: Any = None) -> Text:
     return text
 
 
-class RecordDetail(Static):
-    """Shows one record; `show(None)` clears it."""
+class RecordDetail(ScrollView):
+    """Shows one record; `show(None)` clears it. Focusable and scrolled by keys or wheel; `show` starts at the top."""
+
+    DEFAULT_CSS = """
+    RecordDetail {
+        overflow-x: hidden;
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
+    }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(render_record(None), **kwargs)
+        super().__init__(**kwargs)
         self.record: dict[str, Any] | None = None
+        self.text = render_record(None)
+        self._lines: list[list[Segment]] = []
+        self._wrapped_at = -1
 
     def show(self, record: dict[str, Any] | None, review: Any = None) -> None:
         self.record = record
-        self.update(render_record(record, review))
+        self.text = render_record(record, review)
+        self._wrapped_at = -1
+        self._wrap(layout=False)
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+
+    def render(self) -> Text:
+        """The whole text shown (what tests and screenshots read)."""
+        return self.text
+
+    def _wrap(self, layout: bool) -> None:
+        width = self.scrollable_content_region.width
+        if width <= 0 or width == self._wrapped_at or not self.is_mounted:
+            return
+        console = self.app.console
+        lines = self.text.wrap(console, width, overflow="fold")
+        self._lines = [list(line.render(console)) for line in lines]
+        self._wrapped_at = width
+        size = Size(width, len(self._lines))
+        if layout:
+            self.virtual_size = size
+        else:  # the pane's own size is the same (the scrollbar is always shown): skip the screen's re-layout
+            set_virtual_size(self, size)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if self._wrapped_at != width:
+            self._wrap(layout=False)
+        row = round(self.scroll_y) + y
+        style = self.rich_style
+        if row >= len(self._lines):
+            return Strip.blank(width, style)
+        return Strip(Segment.apply_style(self._lines[row], style)).extend_cell_length(width, style).crop(0, width)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._wrap(layout=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._wrap(layout=True)
