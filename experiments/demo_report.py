@@ -25,6 +25,8 @@ def loop_figures(pipeline: RunStore, home: str | os.PathLike[str] | None = None)
     evaluation = (steps.get("eval") or _by_stage(steps, "evaluation"))
     delegation = (steps.get("delegate") or _by_stage(steps, "delegation"))
     summary = evaluation.manifest().get("summary", {}) if evaluation else {}
+    chosen_on = summary.get("threshold_source")
+    calib = steps.get("calib") or _open(chosen_on, home)
     tokens = summary.get("tokens") or {}
     n = summary.get("n") or 0
     with_token = int(tokens.get("confident", 0)) + int(tokens.get("uncertain", 0))
@@ -32,12 +34,33 @@ def loop_figures(pipeline: RunStore, home: str | os.PathLike[str] | None = None)
         "n": n, "with_token": with_token, "token_share": with_token / n if n else None, "tokens": tokens,
         "accuracy": summary.get("accuracy"), "calibration_accuracy": summary.get("calibration_accuracy"),
         "majority_baseline": summary.get("majority_baseline"), "auroc": summary.get("auroc"),
+        "threshold": summary.get("threshold"), "threshold_source": chosen_on,
+        "threshold_overlap": summary.get("threshold_overlap"),
+        "threshold_rows": rows_of(calib) if calib else "", "tokens_at_threshold": summary.get("tokens_at_threshold"),
+        "calibration_accuracy_at_threshold": summary.get("calibration_accuracy_at_threshold"),
         "ece": summary.get("ece"), "brier": summary.get("brier"),
         "performance": (delegation.manifest().get("summary", {}) if delegation else {}).get("performance", []),
         "timings": {name: step_seconds(store.manifest()) for name, store in steps.items()},
         "evaluation_run": evaluation.run_id if evaluation else "", "delegation_run": delegation.run_id if delegation
         else "",
     }
+
+
+def rows_of(store: RunStore) -> str:
+    """`arith rows 240-399`: the dataset rows a run read, from its spec."""
+    import tomllib
+
+    dataset = tomllib.loads(store.spec_text()).get("dataset") or {}
+    offset, limit = int(dataset.get("offset") or 0), dataset.get("limit")
+    rows = f"{offset}-{offset + int(limit) - 1}" if limit else f"{offset}-"
+    return f"{dataset.get('source', '?')} rows {rows}"
+
+
+def _open(run_id: str | None, home: str | os.PathLike[str] | None) -> RunStore | None:
+    try:
+        return RunStore.open(run_id, home) if run_id and run_id != "spec" else None
+    except FileNotFoundError:
+        return None
 
 
 def _by_stage(steps: dict[str, RunStore], stage: str) -> RunStore | None:
@@ -54,23 +77,29 @@ def _num(value: Any) -> str:
 
 def loop_text(figures: dict[str, Any]) -> str:
     n = figures["n"]
+    baseline = f"(majority-token baseline {_pct(figures['majority_baseline'])})"
     lines = [
         f"\nheld-out answers: {n} (questions the SFT never saw)",
         f"confidence token present: {figures['with_token']}/{n} ({_pct(figures['token_share'])}) "
         f"{figures['tokens']}",
         f"accuracy of the small model: {_pct(figures['accuracy'])}",
-        f"calibration accuracy: {_pct(figures['calibration_accuracy'])} (majority-token baseline "
-        f"{_pct(figures['majority_baseline'])})",
-        f"AUROC of P(confident): {_num(figures['auroc'])} · ECE {_num(figures['ece'])} · "
-        f"Brier {_num(figures['brier'])}",
+        f"calibration accuracy of the written tokens: {_pct(figures['calibration_accuracy'])} {baseline}",
     ]
+    if figures.get("threshold") is not None:
+        where = figures.get("threshold_rows") or figures.get("threshold_source") or "the spec"
+        apart = ", none of them held out" if figures.get("threshold_overlap") == 0 else ""
+        lines.append(f"calibration accuracy at P(confident) >= {figures['threshold']:.3f} (t chosen on {where}"
+                     f"{apart}): {_pct(figures['calibration_accuracy_at_threshold'])} {baseline} "
+                     f"{figures['tokens_at_threshold']}")
+    lines.append(f"AUROC of P(confident): {_num(figures['auroc'])} · ECE {_num(figures['ece'])} · "
+                 f"Brier {_num(figures['brier'])}")
     rows = figures["performance"]
     if rows:
         lines += ["", "delegation (uncertain answers to the big model):"]
-        lines.append(f"  {'variant':<42} {'accuracy':>9} {'delegated':>10} {'cost USD':>10}")
+        lines.append(f"  {'variant':<48} {'accuracy':>9} {'delegated':>10} {'cost USD':>10}")
         for row in rows:
             cost = row.get("cost")
-            lines.append(f"  {str(row.get('system', ''))[:42]:<42} {_pct(row.get('accuracy')):>9} "
+            lines.append(f"  {str(row.get('system', ''))[:48]:<48} {_pct(row.get('accuracy')):>9} "
                          f"{_pct(row.get('rate')):>10} "
                          f"{'-' if cost is None else f'{cost:.4f}':>10}")
     times = ", ".join(f"{name} {secs:.1f}s" for name, secs in figures["timings"].items() if secs is not None)

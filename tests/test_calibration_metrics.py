@@ -61,3 +61,31 @@ def test_summary_metrics() -> None:
     assert s["calibration_accuracy"] == pytest.approx(3 / 5)
     assert s["tokens"] == {"confident": 2, "uncertain": 2, "missing": 1}
     assert len(s["reliability"]) == 10 and len(s["selective"]) == 5
+
+
+def test_best_threshold_maximises_agreement_tie_toward_one_half() -> None:
+    # candidates for P: 0.15 (all confident), 0.45, 0.65, 0.75, 0.85, 0.95 (none); answers where (P >= t) == right:
+    # 0.15 -> 3 (the right ones); 0.45 -> 4 (+0.3 wrong); 0.65 -> 3; 0.75 -> 4; 0.85 -> 3; 0.95 -> 2 (the wrong ones)
+    # 0.45 and 0.75 tie at 4 of 5: 0.45 is closer to 0.5
+    assert m.best_threshold(P, RIGHT) == pytest.approx(0.45)
+    # 0.375 and 0.625 both get 3 of 4 and are 0.125 from 0.5: the lower wins
+    assert m.best_threshold([0.25, 0.5, 0.5, 0.75], [False, True, False, True]) == 0.375
+    # all right: 0.1 (everything confident, 2 of 2) beats 0.3 (1) and 0.7 (0)
+    assert m.best_threshold([0.2, 0.4], [True, True]) == pytest.approx(0.1)
+    # all wrong with a top P of 1.0: no t in [0, 1] makes 1.0 uncertain, so 0.75 (1 of 2) beats 0.25 (0 of 2)
+    assert m.best_threshold([0.5, 1.0], [False, False]) == pytest.approx(0.75)
+    # unknown P is left out; none known: no threshold
+    assert m.best_threshold([None, 0.2, None, 0.8], [True, False, False, True]) == pytest.approx(0.5)
+    assert m.best_threshold([None, None], [True, False]) is None and m.best_threshold([], []) is None
+
+
+def test_decision_at_threshold_and_its_summary() -> None:
+    # P decides where known (0.5 counts as confident at t = 0.5), else the written token; no token, no P: missing
+    assert m.at_threshold([0.9, None, 0.2, None, 0.5], [False, True, True, None, False], 0.5) == [
+        True, True, False, None, True]
+    s = m.summary_metrics(RIGHT, [True, True, None, False, False], P, threshold=0.45)
+    # decided: 0.9 0.8 0.7 0.6 confident, 0.3 uncertain; against RIGHT only the wrong 0.7 misses -> 4/5
+    assert s["threshold"] == 0.45 and s["calibration_accuracy_at_threshold"] == pytest.approx(4 / 5)
+    assert s["tokens_at_threshold"] == {"confident": 4, "uncertain": 1, "missing": 0}
+    assert s["calibration_accuracy"] == pytest.approx(3 / 5)  # the written tokens' figure is unchanged
+    assert "threshold" not in m.summary_metrics(RIGHT, [True] * 5, P)

@@ -10,7 +10,7 @@ import pytest
 
 from experiments.cli.main import main
 from experiments.runs.store import RunStore
-from experiments.stages.delegation.tables import Answer, handoff, pick_point, sweep
+from experiments.stages.delegation.tables import Answer, Rule, handoff, pick_point, sweep
 from tests.calibration_fixtures import BIG, PRICES, SMALL, reference_runs
 
 
@@ -72,3 +72,23 @@ def test_sweep_stops_where_big_answers_are_unknown() -> None:
     assert [p["accuracy"] for p in points] == [pytest.approx(1 / 3), pytest.approx(1 / 3), pytest.approx(2 / 3),
                                                None]
     assert all(p["threshold"] is None for p in points)
+
+
+def test_rules_with_and_without_a_calibrated_threshold() -> None:
+    answers = {"confident, high P": Answer("a", True, True, 0.9, 0.0),
+               "confident, low P": Answer("b", False, True, 0.2, 0.0),
+               "uncertain, high P": Answer("c", True, False, 0.8, 0.0),
+               "uncertain, no P": Answer("d", False, False, None, 0.0),
+               "missing, low P": Answer("e", False, None, 0.1, 0.0),
+               "missing, no P": Answer("f", False, None, None, 0.0)}
+
+    def sent(rule: Rule) -> set[str]:
+        return {name for name, a in answers.items() if rule.delegates(a)}
+
+    assert sent(Rule()) == {"uncertain, high P", "uncertain, no P", "missing, low P", "missing, no P"}
+    # a threshold of the delegation spec adds low-P confident answers to the tokens' rule (as before)
+    assert sent(Rule(0.5, source="spec")) == sent(Rule()) | {"confident, low P"}
+    # the evaluation's calibrated threshold: P decides where known, the written token only where it is not
+    assert sent(Rule(0.5, calibrated=True, source="evaluation-x")) == {"confident, low P", "uncertain, no P",
+                                                                       "missing, low P", "missing, no P"}
+    assert Rule(0.5, calibrated=True, source="evaluation-x").label() == "delegation: P(confident) < 0.5 (calibrated)"

@@ -55,7 +55,8 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
     from experiments.demo import loop_spec
     from experiments.demo_report import print_loop_result
 
-    spec = loop_spec(train=args.train, heldout=args.heldout, model=args.model, sft_steps=args.sft_steps,
+    spec = loop_spec(train=args.train, heldout=args.heldout, calib=args.calib, model=args.model,
+                     sft_steps=args.sft_steps,
                      oracle_model=args.oracle_model or args.model, oracle_url=args.oracle_url,
                      oracle_key_env=args.oracle_key_env)
     run_id = api.launch(spec, home_of(args))
@@ -66,14 +67,24 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from experiments.demo import DEMO_BATCH, DEMO_SOURCE, EMBEDDED, LOOP_HELDOUT, LOOP_SFT_STEPS, LOOP_TRAIN
+    from experiments.demo import (
+        DEMO_BATCH,
+        DEMO_SOURCE,
+        EMBEDDED,
+        LOOP_CALIB,
+        LOOP_CALIB_OFFSET,
+        LOOP_HELDOUT,
+        LOOP_HELDOUT_OFFSET,
+        LOOP_SFT_STEPS,
+        LOOP_TRAIN,
+    )
     from experiments.specs import DEFAULT_MAX_TOKENS
 
     p = add_command(sub, "demo", group="run", help="inference -> grading -> tagging on 20 easy questions, "
                     "embedded model, CPU", description="Runs a three-step pipeline on the embedded model "
                     "(SmolLM2-135M, CPU): it answers arithmetic questions, a rule grader marks them, and each "
                     "answer gets a confidence token (<CN_MATH> right, <UN_MATH> wrong). With --loop: the whole "
-                    "confidence loop (SFT, evaluation on held-out questions, delegation).")
+                    "confidence loop (SFT, evaluation on a calibration split and on held-out questions, delegation).")
     p.add_argument("--limit", type=int, default=20, help="questions (default: 20)")
     p.add_argument("--dataset", default=DEMO_SOURCE, help="arith (default: a mix of right and wrong), gsm8k "
                    "(hard for a 135M model), or any source `confconsole datasets` lists")
@@ -85,12 +96,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"rows decoding together, continuous batching (default: {DEMO_BATCH})")
     p.add_argument("--chunk-size", type=int, default=8, help="questions per chunk, the unit of resume (default: 8)")
     p.add_argument("--loop", action="store_true", help="the whole confidence loop instead: inference -> grading "
-                   "-> tagging -> SFT -> evaluation on held-out questions -> delegation")
+                   "-> tagging -> SFT -> evaluation on a calibration split (it chooses a threshold on P(confident)) "
+                   "-> evaluation on held-out questions -> delegation")
     loop = p.add_argument_group("--loop options")
     loop.add_argument("--train", type=int, default=LOOP_TRAIN,
-                      help=f"training questions, arith rows from 0 (default: {LOOP_TRAIN})")
+                      help=f"training questions, arith rows from 0, at most {LOOP_CALIB_OFFSET} (default: "
+                      f"{LOOP_TRAIN})")
+    loop.add_argument("--calib", type=int, default=LOOP_CALIB,
+                      help=f"calibration questions, arith rows from {LOOP_CALIB_OFFSET} (neither trained on nor held "
+                      f"out): they choose the threshold on P(confident) the held-out evaluation decides with; 0: "
+                      f"none, the written tokens only (default: {LOOP_CALIB})")
     loop.add_argument("--heldout", type=int, default=LOOP_HELDOUT,
-                      help=f"held-out questions, arith rows from 400, never trained on (default: {LOOP_HELDOUT})")
+                      help=f"held-out questions, arith rows from {LOOP_HELDOUT_OFFSET}, never trained on (default: "
+                      f"{LOOP_HELDOUT})")
     loop.add_argument("--sft-steps", type=int, default=LOOP_SFT_STEPS,
                       help=f"LoRA optimizer steps (default: {LOOP_SFT_STEPS})")
     loop.add_argument("--oracle-model", help="the big model answers are delegated to (default: the small model "

@@ -156,8 +156,10 @@ def key_metric(manifest: dict[str, Any]) -> str:
         return f"{sum(1 for s in steps if s.get('status') == 'done')}/{len(steps)} steps"
     if stage == "evaluation":
         auroc = summary.get("auroc")
-        return (f"cal {_pct(summary.get('calibration_accuracy'))} · AUROC "
-                f"{'-' if auroc is None else f'{auroc:.2f}'}")
+        at_t = summary.get("calibration_accuracy_at_threshold")
+        return (f"cal {_pct(summary.get('calibration_accuracy'))}"
+                + ("" if at_t is None else f" · at t {_pct(at_t)}")
+                + f" · AUROC {'-' if auroc is None else f'{auroc:.2f}'}")
     if stage == "delegation":
         rows = summary.get("performance") or []
         best = max((r for r in rows if r.get("accuracy") is not None), key=lambda r: r["accuracy"], default=None)

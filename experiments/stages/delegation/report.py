@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.stages.delegation.spec import DelegationSpec
-from experiments.stages.delegation.tables import Answer, delegated_by_rule, handoff, performance, pick_point, sweep
+from experiments.stages.delegation.tables import Answer, Rule, handoff, performance, pick_point, sweep
 
 
 def answers_with_costs(records: list[dict[str, Any]], small_price: Any, oracle_price: Any) -> list[Answer]:
@@ -22,7 +22,8 @@ def answers_with_costs(records: list[dict[str, Any]], small_price: Any, oracle_p
     return out
 
 
-def delegation_report(records: list[dict[str, Any]], spec: DelegationSpec, small: str) -> dict[str, Any]:
+def delegation_report(records: list[dict[str, Any]], spec: DelegationSpec, small: str,
+                      rule: Rule | None = None) -> dict[str, Any]:
     from experiments.pricing import price_for
 
     oracle = spec.oracle_model or "big model"
@@ -30,13 +31,15 @@ def delegation_report(records: list[dict[str, Any]], spec: DelegationSpec, small
     answers = answers_with_costs(records, small_price, oracle_price)
     points = sweep(answers)
     chosen = pick_point(points, spec.target_accuracy, spec.budget)
-    delegated = [delegated_by_rule(a, spec.threshold) for a in answers]
+    rule = rule or Rule(spec.threshold, source="spec" if spec.threshold is not None else None)
+    delegated = [rule.delegates(a) for a in answers]
     return {
         "small_model": small, "oracle_model": oracle,
         "prices": {"small": small_price.as_dict(), "oracle": oracle_price.as_dict()},
-        "threshold": spec.threshold, "target_accuracy": spec.target_accuracy, "budget": spec.budget,
+        "threshold": rule.threshold, "threshold_source": rule.source, "rule": rule.describe(),
+        "target_accuracy": spec.target_accuracy, "budget": spec.budget,
         "handoff": handoff(answers, delegated, small, oracle),
-        "performance": performance(answers, small, oracle, spec.threshold, chosen),
+        "performance": performance(answers, small, oracle, rule, chosen),
         "chosen": chosen,
         "chosen_note": chosen_note(chosen, spec),
         "oracle_answers": {"asked": sum(1 for r in records if r.get("oracle_source") == "asked"),

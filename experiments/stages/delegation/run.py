@@ -14,7 +14,7 @@ from backends.base import GenerationRequest
 from experiments.runs.context import StageContext
 from experiments.runs.store import RunStore
 from experiments.stages.delegation.spec import DelegationSpec
-from experiments.stages.delegation.tables import Answer, delegated_by_rule
+from experiments.stages.delegation.tables import Answer, Rule
 
 
 def oracle_index(spec: DelegationSpec, ctx: StageContext) -> dict[str, dict[str, Any]]:
@@ -86,13 +86,24 @@ class Oracle:
         return [a.get("correct") if id(a) not in verdicts else verdicts[id(a)] for a in answers]
 
 
-def needs_oracle(record: dict[str, Any], spec: DelegationSpec) -> bool:
-    return spec.scope == "all" or delegated_by_rule(answer_of(record), spec.threshold)
+def rule_of(spec: DelegationSpec, evaluation: RunStore) -> Rule:
+    """The spec's threshold if it has one; else the evaluation run's own (chosen on a calibration split), with its
+    calibrated rule; else the tokens alone. Read from the finished evaluation run: the same on every resume."""
+    if spec.threshold is not None:
+        return Rule(spec.threshold, source="spec")
+    threshold = (evaluation.manifest().get("summary") or {}).get("threshold")
+    if threshold is not None:
+        return Rule(float(threshold), calibrated=True, source=evaluation.run_id)
+    return Rule()
+
+
+def needs_oracle(record: dict[str, Any], spec: DelegationSpec, rule: Rule) -> bool:
+    return spec.scope == "all" or rule.delegates(answer_of(record))
 
 
 def delegation_chunk(records: list[dict[str, Any]], spec: DelegationSpec, ctx: StageContext, oracle: Oracle,
-                     reuse: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    wanted = [r for r in records if needs_oracle(r, spec)]
+                     reuse: dict[str, dict[str, Any]], rule: Rule) -> list[dict[str, Any]]:
+    wanted = [r for r in records if needs_oracle(r, spec, rule)]
     fresh = oracle.ask([r for r in {str(r["example_id"]): r for r in wanted}.values()
                         if str(r["example_id"]) not in reuse])
     for key, answer in fresh.items():
@@ -106,7 +117,7 @@ def delegation_chunk(records: list[dict[str, Any]], spec: DelegationSpec, ctx: S
     out = []
     for r in records:
         a, verdict = by_key.get(id(r), (None, None))
-        out.append({**{k: r.get(k) for k in KEPT}, "delegated": delegated_by_rule(answer_of(r), spec.threshold),
+        out.append({**{k: r.get(k) for k in KEPT}, "delegated": rule.delegates(answer_of(r)),
                     "oracle_model": spec.oracle_model or None,
                     "oracle_source": None if a is None else ("reused" if str(r["example_id"]) in reuse else "asked"),
                     "oracle_response": None if a is None else a.get("response"),
@@ -117,18 +128,21 @@ def delegation_chunk(records: list[dict[str, Any]], spec: DelegationSpec, ctx: S
 
 
 KEPT = ("example_id", "sample_idx", "domain", "source", "question", "prompt", "gold", "model", "response",
-        "correct", "confidence_token", "confident", "p_confident", "prompt_tokens", "completion_tokens")
+        "correct", "confidence_token", "confident", "p_confident", "confident_at_threshold", "prompt_tokens",
+        "completion_tokens")
 
 
 def run(spec: DelegationSpec, ctx: StageContext) -> None:
     from experiments.stages.mirror import map_chunks
 
     source = ctx.input_store(spec.input_run)
+    rule = rule_of(spec, source)
+    ctx.emit.log(f"delegating: {rule.describe()}")
     reuse = oracle_index(spec, ctx)
     ctx.emit.log(f"{len(reuse)} answers of the big model to reuse from {spec.oracle_run or '(no oracle run)'}")
     oracle = Oracle(spec, ctx)
     try:
-        map_chunks(source, ctx, lambda records: delegation_chunk(records, spec, ctx, oracle, reuse),
+        map_chunks(source, ctx, lambda records: delegation_chunk(records, spec, ctx, oracle, reuse, rule),
                    inputs=[source.run_id, *([spec.oracle_run] if spec.oracle_run else [])])
     finally:
         oracle.close()
@@ -138,7 +152,8 @@ def finalize(spec: DelegationSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.exports import write_json
     from experiments.stages.delegation.report import delegation_report
 
-    report = delegation_report(ctx.store.records(), spec, source_model(spec, ctx.store))
+    rule = rule_of(spec, ctx.input_store(spec.input_run))
+    report = delegation_report(ctx.store.records(), spec, source_model(spec, ctx.store), rule)
     path = write_json(ctx.store.output_path("delegation.json"), report)
     ctx.emit.artifact(str(path), "json")
     overall = report["handoff"][-1]

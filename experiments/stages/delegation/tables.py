@@ -34,6 +34,45 @@ def delegated_by_rule(a: Answer, threshold: float | None = None) -> bool:
     return threshold is not None and a.p_confident is not None and a.p_confident < threshold
 
 
+def delegated_at_threshold(a: Answer, threshold: float) -> bool:
+    """The evaluation's calibrated decision is not "confident": P(confident) < threshold where P is known, else
+    the written token (uncertain or missing). An uncertain token with P above the threshold is kept: the threshold
+    was chosen because P ranks answers better than the written token does."""
+    return a.p_confident < threshold if a.p_confident is not None else a.confident is not True
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which answers go to the big model. No threshold: uncertain or missing tokens. A threshold of the spec
+    (`calibrated` False): those, plus confident tokens with P(confident) below it (the rule before calibrated
+    thresholds). The input evaluation's threshold (`calibrated`): `delegated_at_threshold`."""
+
+    threshold: float | None = None
+    calibrated: bool = False
+    source: str | None = None  # "spec", or the evaluation run whose threshold this is
+
+    def delegates(self, a: Answer) -> bool:
+        if self.calibrated and self.threshold is not None:
+            return delegated_at_threshold(a, self.threshold)
+        return delegated_by_rule(a, self.threshold)
+
+    def describe(self) -> str:
+        if self.threshold is None:
+            return "uncertain or missing token"
+        if self.calibrated:
+            return (f"P(confident) < {self.threshold:.4g} (the threshold of evaluation {self.source}; the written "
+                    "token where P is unknown)")
+        return f"uncertain or missing token, or P(confident) < {self.threshold:.4g}"
+
+    def label(self) -> str:
+        """Its row in the performance table."""
+        if self.threshold is None:
+            return "delegation: uncertain + missing tokens"
+        if self.calibrated:
+            return f"delegation: P(confident) < {self.threshold:.4g} (calibrated)"
+        return f"delegation: tokens + P(confident) < {self.threshold:g}"
+
+
 def _rate(correct: int, total: int) -> float | None:
     return correct / total if total else None
 
@@ -118,18 +157,17 @@ def pick_point(points: Sequence[dict[str, Any]], target_accuracy: float | None =
     return None
 
 
-def performance(answers: Sequence[Answer], small: str, oracle: str, threshold: float | None = None,
+def performance(answers: Sequence[Answer], small: str, oracle: str, rule: Rule | None = None,
                 chosen: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The reference's table: small model alone, big model alone, and the delegation variants."""
+    """The reference's table: small model alone, big model alone, and the delegation variants (the tokens' rule,
+    and the run's rule when it has a threshold)."""
     n = len(answers)
     rows = [{"system": f"small model alone ({small})", **outcome(answers, [False] * n)},
             {"system": f"big model alone ({oracle})", **outcome(answers, [True] * n)}]
     rows[1]["cost"] = sum(a.oracle_cost or 0.0 for a in answers) if rows[1]["accuracy"] is not None else None
-    rows.append({"system": "delegation: uncertain + missing tokens",
-                 **outcome(answers, [delegated_by_rule(a) for a in answers])})
-    if threshold is not None:
-        rows.append({"system": f"delegation: tokens + P(confident) < {threshold:g}",
-                     **outcome(answers, [delegated_by_rule(a, threshold) for a in answers])})
+    rows.append({"system": Rule().label(), **outcome(answers, [delegated_by_rule(a) for a in answers])})
+    if rule is not None and rule.threshold is not None:
+        rows.append({"system": rule.label(), **outcome(answers, [rule.delegates(a) for a in answers])})
     if chosen is not None:
         order = delegation_order(answers)
         picked = set(order[:chosen["k"]])

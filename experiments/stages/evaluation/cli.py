@@ -32,7 +32,7 @@ def print_tables(store: Any, names: tuple[str, ...] | None = None) -> None:
 
 
 def evaluation_done(stores: list[Any]) -> None:
-    print_tables(stores[-1], ("accuracy_by_domain", "tokens", "metrics", "reliability"))
+    print_tables(stores[-1], ("accuracy_by_domain", "tokens", "tokens_at_threshold", "metrics", "reliability"))
     print(f"\noutputs: {stores[-1].outputs_dir}")
 
 

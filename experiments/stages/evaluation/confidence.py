@@ -12,6 +12,7 @@ from typing import Any
 
 from experiments.grading import GradingPool
 from experiments.runs.context import StageContext
+from experiments.stages.evaluation.metrics import at_threshold
 from experiments.stages.evaluation.spec import EvaluationSpec
 from experiments.stages.tagging.tokens import (
     ParsedToken,
@@ -44,8 +45,8 @@ class Evaluator:
     """Grades, parses and scores one chunk of records at a time; owns the grading pool and the lazy scorer."""
 
     def __init__(self, spec: EvaluationSpec, ctx: StageContext, scoring_model: str, adapter: str | None,
-                 system_prompt: str | None) -> None:
-        self.spec, self.ctx = spec, ctx
+                 system_prompt: str | None, threshold: float | None = None) -> None:
+        self.spec, self.ctx, self.threshold = spec, ctx, threshold
         self.scoring_model, self.adapter, self.system_prompt = scoring_model, adapter, system_prompt
         self.pool = GradingPool(workers=spec.grade_workers, timeout=spec.grade_timeout)
         self._scorer: Any = None
@@ -96,6 +97,9 @@ class Evaluator:
         out = [self.with_token(r, t, style) for r, t in zip(graded, parsed, strict=True)]
         if self.spec.p_confident in ("auto", "scoring"):
             self.score_missing(out, parsed)
+        if self.threshold is not None:  # beside the written token, never instead of it
+            for r in out:
+                r["confident_at_threshold"] = at_threshold([r["p_confident"]], [r["confident"]], self.threshold)[0]
         return out
 
     def missing_style(self, parsed: list[ParsedToken | None]) -> str:

@@ -7,7 +7,9 @@ AUROC and the Brier score; ECE and the reliability bins are a few lines over equ
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,9 +114,41 @@ def selective_accuracy(p: Sequence[float | None], correct: Sequence[bool], cover
     return sum(labels[i] for i in order) / k
 
 
+def best_threshold(p: Sequence[float | None], correct: Sequence[bool]) -> float | None:
+    """The t that maximises the share of answers where (P(confident) >= t) matches the verdict, over the answers
+    with a known P: the written token follows the training prior even where P ranks answers well, so a cut on P
+    chosen on a calibration split is the fairer decision. Candidates: min/2 (all confident), the midpoints between
+    consecutive distinct P values, and (max + 1)/2 (none confident; left out when max is 1.0: no t in [0, 1]
+    makes P = 1.0 uncertain). Ties go to the candidate closest to 0.5, then to the lower. None when no P is known."""
+    probs, labels = scored_pairs(p, correct)
+    if not probs:
+        return None
+    values = sorted(set(probs))
+    right = Counter(x for x, c in zip(probs, labels, strict=True) if c)
+    wrong = Counter(x for x, c in zip(probs, labels, strict=True) if not c)
+    # candidate i makes the answers with P >= values[i] confident: right ones at or above it, wrong ones below
+    hits = sum(right.values())
+    scored: list[tuple[int, float]] = [(hits, values[0] / 2)]
+    for below, above in itertools.pairwise(values):
+        hits += wrong[below] - right[below]
+        middle = below + (above - below) / 2
+        scored.append((hits, middle if middle > below else above))
+    if values[-1] < 1.0:
+        scored.append((hits + wrong[values[-1]] - right[values[-1]], (values[-1] + 1) / 2))
+    return min(scored, key=lambda h_t: (-h_t[0], abs(h_t[1] - 0.5), h_t[1]))[1]
+
+
+def at_threshold(p: Sequence[float | None], confident: Sequence[bool | None], threshold: float) -> list[bool | None]:
+    """The decision at a threshold: P(confident) >= t where P is known, else the written token (None if none)."""
+    return [t if x is None else x >= threshold for x, t in zip(p, confident, strict=True)]
+
+
 def summary_metrics(correct: Sequence[bool], confident: Sequence[bool | None],
-                    p: Sequence[float | None], n_bins: int = N_BINS) -> dict[str, Any]:
-    """Everything the evaluation summary reports, in one dict."""
+                    p: Sequence[float | None], n_bins: int = N_BINS,
+                    threshold: float | None = None) -> dict[str, Any]:
+    """Everything the evaluation summary reports, in one dict; with a threshold also the calibration accuracy
+    and token distribution of the decision P(confident) >= threshold (`calibration_accuracy` stays the written
+    tokens' figure)."""
     n = len(correct)
     scored = sum(1 for x in p if x is not None)
     accuracy = sum(1 for c in correct if c) / n if n else None
@@ -130,4 +164,12 @@ def summary_metrics(correct: Sequence[bool], confident: Sequence[bool | None],
         "brier": brier(p, correct),
         "reliability": reliability_bins(p, correct, n_bins),
         "selective": selective_curve(p, correct),
+        **({} if threshold is None else threshold_metrics(correct, confident, p, threshold)),
     }
+
+
+def threshold_metrics(correct: Sequence[bool], confident: Sequence[bool | None], p: Sequence[float | None],
+                      threshold: float) -> dict[str, Any]:
+    decided = at_threshold(p, confident, threshold)
+    return {"threshold": threshold, "calibration_accuracy_at_threshold": calibration_accuracy(correct, decided),
+            "tokens_at_threshold": token_distribution(decided)}

@@ -66,13 +66,17 @@ def answers_source(spec: EvaluationSpec, ctx: StageContext) -> tuple[RunStore | 
 
 def run(spec: EvaluationSpec, ctx: StageContext) -> None:
     from experiments.stages.evaluation.confidence import Evaluator
+    from experiments.stages.evaluation.threshold import decision_threshold, with_input
     from experiments.stages.sft.adapter import resolve_adapter
 
+    threshold, chosen_by = decision_threshold(spec, ctx)  # first: a wrong threshold_from fails before any work
     if spec.adapter:  # a folder, or an sft run id naming its adapter
         spec = spec.model_copy(update={"adapter": resolve_adapter(spec.adapter, ctx.home)[0]})
 
     source, model, adapter, system_prompt = answers_source(spec, ctx)
-    with Evaluator(spec, ctx, model, adapter, system_prompt) as evaluator:
+    if source is None:
+        ctx.store.update_manifest(inputs=with_input(ctx, chosen_by))
+    with Evaluator(spec, ctx, model, adapter, system_prompt, threshold) as evaluator:
         if source is None:
             from experiments.stages.inference.run import build_generator
             from experiments.stages.inference.run import run as run_inference
@@ -92,27 +96,37 @@ def run(spec: EvaluationSpec, ctx: StageContext) -> None:
         else:
             from experiments.stages.mirror import map_chunks
 
-            map_chunks(source, ctx, evaluator.evaluate)
+            map_chunks(source, ctx, evaluator.evaluate, inputs=with_input(ctx, chosen_by, [source.run_id]))
 
 
 def finalize(spec: EvaluationSpec, ctx: StageContext) -> dict[str, Any]:
     from experiments.exports import write_json
     from experiments.report.accuracy import accuracy_table
     from experiments.stages.evaluation.metrics import summary_metrics
+    from experiments.stages.evaluation.threshold import decision_threshold, overlap
 
     records = ctx.store.records()
-    full = metrics_of(records, spec.bins, summary_metrics)
+    threshold, chosen_by = decision_threshold(spec, ctx)  # kept in the manifest by `run`: the same value
+    full = metrics_of(records, spec.bins, summary_metrics, threshold)
+    if threshold is not None:
+        full["threshold_source"] = chosen_by
+        shared = overlap(chosen_by, records, ctx)
+        if shared is not None:
+            full["threshold_overlap"] = shared
+        if shared:
+            ctx.emit.log(f"{shared} of these questions were also in {chosen_by}, which chose the threshold: "
+                         "the figures at the threshold are not held out", level="warning")
     by_domain = {}
     for domain in sorted({str(r.get("domain", "")) for r in records}):
         rows = [r for r in records if str(r.get("domain", "")) == domain]
-        by_domain[domain] = {k: v for k, v in metrics_of(rows, spec.bins, summary_metrics).items()
-                             if k not in ("reliability", "selective")}
+        by_domain[domain] = {k: v for k, v in metrics_of(rows, spec.bins, summary_metrics, threshold).items()
+                             if k not in ("reliability", "selective", "threshold")}
     sources: dict[str, int] = {}
     for r in records:
         sources[str(r.get("p_source"))] = sources.get(str(r.get("p_source")), 0) + 1
     path = write_json(ctx.store.output_path("calibration.json"), {**full, "by_domain": by_domain})
     ctx.emit.artifact(str(path), "json")
-    for name in ("accuracy", "calibration_accuracy", "auroc", "ece", "brier"):
+    for name in ("accuracy", "calibration_accuracy", "calibration_accuracy_at_threshold", "auroc", "ece", "brier"):
         if full.get(name) is not None:
             ctx.emit.metric(name, full[name], force=True)
     return {"records": len(records), "model": spec.model, "adapter": spec.adapter,
@@ -120,6 +134,7 @@ def finalize(spec: EvaluationSpec, ctx: StageContext) -> dict[str, Any]:
             "accuracy_by_domain": accuracy_table(records), "errors": len(ctx.store.errors())}
 
 
-def metrics_of(records: list[dict[str, Any]], bins: int, summary: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+def metrics_of(records: list[dict[str, Any]], bins: int, summary: Callable[..., dict[str, Any]],
+               threshold: float | None = None) -> dict[str, Any]:
     return summary([bool(r.get("correct")) for r in records], [r.get("confident") for r in records],
-                   [r.get("p_confident") for r in records], bins)
+                   [r.get("p_confident") for r in records], bins, threshold)

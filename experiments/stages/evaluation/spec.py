@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from experiments.datasets.base import DatasetSpec
 from experiments.specs import BackendSpec, BaseSpec, SamplingSpec
@@ -37,3 +37,13 @@ class EvaluationSpec(BaseSpec):
     grade_workers: int = Field(2, ge=1, description="grader processes")
     grade_timeout: float = Field(5.0, gt=0, description="seconds per answer before it is recorded as timeout")
     bins: int = Field(10, ge=2, description="equal-width bins of the reliability diagram and ECE")
+    threshold: float | None = Field(None, ge=0, le=1, description="also decide \"confident\" as P(confident) >= "
+                                    "this (the written token where P is unknown); the written tokens' figures stay")
+    threshold_from: str = Field("", description="an earlier evaluation run (a calibration split, never this test "
+                                "set) whose records choose the threshold: the best calibration accuracy there")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> EvaluationSpec:
+        if self.threshold is not None and self.threshold_from:
+            raise ValueError("give threshold or threshold_from (an evaluation run that chooses it), not both")
+        return self

@@ -71,19 +71,20 @@ def evaluation_parts(view: CalibrationView, store: RunStore) -> None:
         view.notes.append(f"{store.run_id}: no calibration summary yet (the run is not done)")
         return
     domains = full.get("by_domain") or {}
-    view.tables.append(Table("accuracy_by_domain", "Accuracy by domain",
-                             ["domain", "n", "accuracy", "calibration_accuracy", "auroc", "ece", "brier"],
-                             [{"domain": d, **{k: m.get(k) for k in ("n", "accuracy", "calibration_accuracy",
-                                                                     "auroc", "ece", "brier")}}
-                              for d, m in domains.items()]))
-    tokens = full.get("tokens") or {}
-    n = sum(tokens.values()) or 1
-    view.tables.append(Table("tokens", "Token distribution", ["token", "count", "share"],
-                             [{"token": k, "count": v, "share": v / n} for k, v in tokens.items()]))
+    at_t = full.get("threshold") is not None
+    columns = ["domain", "n", "accuracy", "calibration_accuracy",
+               *(["calibration_accuracy_at_threshold"] if at_t else []), "auroc", "ece", "brier"]
+    view.tables.append(Table("accuracy_by_domain", "Accuracy by domain", columns,
+                             [{"domain": d, **{k: m.get(k) for k in columns[1:]}} for d, m in domains.items()]))
+    view.tables.append(token_table("tokens", "Token distribution (as written)" if at_t else "Token distribution",
+                                   full.get("tokens") or {}))
+    if at_t:
+        view.tables.append(token_table("tokens_at_threshold", f"Token distribution at P(confident) >= "
+                                       f"{full['threshold']:.4g}", full.get("tokens_at_threshold") or {}))
     view.tables.append(Table("metrics", "Calibration metrics", ["metric", "value"], [
-        {"metric": k, "value": full.get(k)} for k in ("n", "accuracy", "calibration_accuracy", "majority_baseline",
-                                                      "auroc", "ece", "brier", "scored")
-        if k != "majority_baseline" or full.get(k) is not None]))
+        {"metric": k, "value": full.get(k)} for k in METRICS if k in ALWAYS or full.get(k) is not None]))
+    if at_t:
+        view.notes.append(threshold_note(full))
     bins = full.get("reliability") or []
     view.tables.append(Table("reliability", "Reliability bins", ["bin", "lo", "hi", "count", "mean_confidence",
                                                                  "accuracy"], bins))
@@ -97,6 +98,27 @@ def evaluation_parts(view: CalibrationView, store: RunStore) -> None:
                              curve))
     view.plots.append(Plot("selective", "Selective accuracy", "coverage", "accuracy", [
         Series("answer when P(confident) >= t", [p["coverage"] for p in curve], [p["accuracy"] for p in curve])]))
+
+
+METRICS = ("n", "accuracy", "calibration_accuracy", "calibration_accuracy_at_threshold", "majority_baseline",
+           "threshold", "threshold_source", "threshold_overlap", "auroc", "ece", "brier", "scored")
+ALWAYS = ("n", "accuracy", "calibration_accuracy", "auroc", "ece", "brier", "scored")  # shown even when None
+
+
+def token_table(name: str, title: str, tokens: dict[str, int]) -> Table:
+    n = sum(tokens.values()) or 1
+    return Table(name, title, ["token", "count", "share"],
+                 [{"token": k, "count": v, "share": v / n} for k, v in tokens.items()])
+
+
+def threshold_note(full: dict[str, Any]) -> str:
+    """Both calibration figures against the baseline, named for what they are."""
+    source = full.get("threshold_source")
+    chosen = "set in the spec" if source in (None, "spec") else f"chosen on {source}"
+    return (f"calibration accuracy of the written tokens {cell(full.get('calibration_accuracy'), 'accuracy')}; "
+            f"at P(confident) >= {full['threshold']:.4g} ({chosen}) "
+            f"{cell(full.get('calibration_accuracy_at_threshold'), 'accuracy')}; majority-token baseline "
+            f"{cell(full.get('majority_baseline'), 'accuracy')}")
 
 
 def delegation_parts(view: CalibrationView, store: RunStore) -> None:
@@ -143,7 +165,8 @@ def cell(value: Any, column: str = "") -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
-    if column in ("accuracy", "calibration_accuracy", "share", "rate", "coverage"):
+    if column in ("accuracy", "calibration_accuracy", "calibration_accuracy_at_threshold", "share", "rate",
+                  "coverage"):
         return f"{value:.1%}"
     if column == "cost":
         return f"${value:.4f}"
