@@ -165,8 +165,8 @@ def cell(value: Any, column: str = "") -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
-    if column in ("accuracy", "calibration_accuracy", "calibration_accuracy_at_threshold", "share", "rate",
-                  "coverage"):
+    if column in ("accuracy", "calibration_accuracy", "calibration_accuracy_at_threshold", "majority_baseline", "share",
+                  "rate", "coverage"):
         return f"{value:.1%}"
     if column == "cost":
         return f"${value:.4f}"
