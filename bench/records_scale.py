@@ -61,11 +61,11 @@ def build(home: Path, records: int, samples: int) -> None:
 
 def child_index(home: Path) -> dict:
     from experiments.runs.store import RunStore
-    from experiments.views.records_index import RecordsIndex, index_done_run
+    from experiments.views.records_index import RecordsIndex, index_complete_run
 
     store = RunStore.open(RUN_ID, home)
     t = time.perf_counter()
-    index_done_run(store)  # what the worker does once the run is done
+    index_complete_run(store)  # what the worker does as the run completes
     index_s = time.perf_counter() - t
     index = RecordsIndex.open(store)
     return {"index_s": index_s, "records": index.count,

@@ -155,8 +155,8 @@ def test_readers_fill_an_inference_runs_verdicts_in_any_order(tmp_path: Path) ->
 
 
 def test_the_worker_that_finishes_a_run_builds_its_index(tmp_path: Path) -> None:
-    """A finished run's index is ready before anyone opens it (the console's first open of a million records is
-    then a memory map, not a 9 s build): the worker builds it after the run is done."""
+    """A done run's index is ready before anyone opens it (the console's first open of a million records is then
+    a memory map, not a 9 s build): the worker that finalizes the run builds it before marking it done."""
     from experiments.runs.worker import run_worker
     from experiments.specs import spec_to_toml
     from experiments.stages import STAGES
@@ -170,6 +170,7 @@ def test_the_worker_that_finishes_a_run_builds_its_index(tmp_path: Path) -> None
     assert run_worker(store.dir, STAGES, home=tmp_path) == 0, store.manifest().get("error")
     assert store.manifest()["status"] == "done"
     built = (store.dir / "index" / "records.arrow").stat().st_mtime_ns
+    assert built / 1e9 <= store.manifest()["finished"] + 0.01  # there by the time the run reads done
     index = RecordsIndex.open(store)
     assert index.count == 24 and index.fresh()
     assert (store.dir / "index" / "records.arrow").stat().st_mtime_ns == built  # opened, not rebuilt

@@ -58,13 +58,14 @@ class Stage:
 class Registry:
     """The stages a launcher offers, by name, plus the kernel's own `pipeline` spec.
 
-    `path` is where a worker process imports this registry from (`"<package>:STAGES"`). `after_done`
-    (`"module:function"`, optional) is called with a run's store once the run is done, by the worker that
-    finalized it: caches the views layer wants ready before anyone opens the run (the records index)."""
+    `path` is where a worker process imports this registry from (`"<package>:STAGES"`). `on_complete`
+    (`"module:function"`, optional) is called with a run's store by the worker that finalizes it, once its records
+    are complete and before it is marked done: caches the views want ready when a done run is opened (the records
+    index)."""
 
-    def __init__(self, stages: Iterable[Stage], package: str, path: str, after_done: str = "") -> None:
+    def __init__(self, stages: Iterable[Stage], package: str, path: str, on_complete: str = "") -> None:
         self.path = path
-        self.after_done_path = after_done
+        self.on_complete_path = on_complete
         self._stages = {s.name: Stage(**{**s.__dict__, "package": f"{package}.{s.name}"}) for s in stages}
 
     def __iter__(self) -> Iterator[str]:
@@ -103,10 +104,10 @@ class Registry:
             return functools.partial(run_pipeline, registry=self)
         return self.get(name).runner()
 
-    def after_done(self) -> Callable[..., Any] | None:
-        if not self.after_done_path:
+    def on_complete(self) -> Callable[..., Any] | None:
+        if not self.on_complete_path:
             return None
-        module, _, attr = self.after_done_path.partition(":")
+        module, _, attr = self.on_complete_path.partition(":")
         return getattr(importlib.import_module(module), attr)
 
     def finalizer(self, name: str) -> Callable[..., Any] | None:

@@ -109,18 +109,27 @@ def finalize(spec: Any, ctx: StageContext, registry: Registry) -> None:
     store = ctx.store
     try:
         summary = finalizer(spec, ctx) if finalizer else {}
+        prepare_views(store, registry, ctx)
         counts = {"records": store.record_count(), "errors": len(store.errors()),
                   "chunks_done": len(store.done_chunks()),
                   "retries": sum((store.manifest().get("retries") or {}).values())}
         set_status(ctx, "done", finished=time.time(), summary=summary, counts=counts)
     finally:
         (store.dir / ".finalizing").unlink(missing_ok=True)
-    after_done = registry.after_done()
-    if after_done is not None:
-        try:  # a cache for the views: the run is done and stays done whatever happens here
-            after_done(store)
-        except Exception as exc:  # noqa: BLE001
-            ctx.emit.log(f"after the run: {type(exc).__name__}: {exc}", level="warning")
+
+
+def prepare_views(store: RunStore, registry: Registry, ctx: StageContext) -> None:
+    """The registry's `on_complete` hook (the records index), before `done`: so a done run opens with its caches
+    ready and this worker has let go of the run when it reads done. A failure here is a warning: the caches are
+    built again on first open."""
+    hook = registry.on_complete()
+    if hook is None:
+        return
+    try:
+        hook(store)
+    except Exception as exc:  # noqa: BLE001
+        ctx.emit.log(f"records index not built ({type(exc).__name__}: {exc}); the first open builds it",
+                     level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

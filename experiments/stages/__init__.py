@@ -27,7 +27,7 @@ STAGES = Registry((
           needs_input=False),
     Stage("curation", "CurationSpec", "pass rates, buckets, weak/strong filter, mixed, critique/verl, sampling",
           cli=True, views=True, needs_input=False),
-), package=__name__, path=f"{__name__}:STAGES", after_done="experiments.views.records_index:index_done_run")
+), package=__name__, path=f"{__name__}:STAGES", on_complete="experiments.views.records_index:index_complete_run")
 
 
 

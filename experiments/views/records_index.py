@@ -267,8 +267,9 @@ def _find_rows(block: Any, needle: bytes, offsets: np.ndarray) -> np.ndarray:
     return np.array(found, dtype=np.int64)
 
 
-def index_done_run(store: RunStore) -> None:
-    """Build a finished run's records index in the worker that finished it, so the first open of the run in the
-    console (or `agreement`, `export`) reads a ready index: a million records take ~9 s to index on two cores."""
+def index_complete_run(store: RunStore) -> None:
+    """Build a run's records index in the worker that finalizes it, before the run is marked done, so the first
+    open of a done run in the console (or `agreement`, `export`) reads a ready index: a million records take ~9 s
+    to index on two cores."""
     if store.record_count():
         RecordsIndex.open(store).close()
