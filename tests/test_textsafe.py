@@ -103,6 +103,7 @@ def test_tag_command_through_a_real_worker(home: Path, capsys: pytest.CaptureFix
 async def test_tui_records_and_run_screens(home: Path) -> None:
     from textual.widgets import DataTable, Log
 
+    from tests.tui_fixtures import wait_for
     from tui_app.app import make_app
     from tui_app.screens.records import RecordsScreen
     from tui_app.screens.run import RunScreen
@@ -117,10 +118,9 @@ async def test_tui_records_and_run_screens(home: Path) -> None:
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        app.push_screen(RecordsScreen(inference))
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = app.screen
+        screen = RecordsScreen(inference)
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.rows, timeout=60)  # the first open indexes the run in a worker
         detail = str(screen.query_one("#detail").render())
         assert "\u241b[2J" in detail
         assert_inert(detail)
