@@ -97,7 +97,7 @@ async def test_done_and_failed_runs(home):
         screen = await open_run(app, pilot, "grading-20260528-202740-bbbb")
         summary = text(screen, "#summary")
         assert "accuracy" in summary and "33.3%" in summary and "statuses: no_answer: 2, ok: 4" in summary
-        assert "inputs inference-20260528-202640-aaaa" in text(screen, "#run-info")
+        assert "inputs inference-20260528-202640-aaaa" in text(screen, "#lineage")  # as a link, not in the header
         app.pop_screen()
         screen = await open_run(app, pilot, "grading-20260528-202940-dddd")
         info = text(screen, "#run-info")

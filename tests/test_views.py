@@ -163,6 +163,9 @@ def test_run_info_shows_the_pipeline_step_and_layout_warnings():
                                 "layout_warning": "GPU(s) [2] left unused"}, "done"))
     assert info["status"] == "done" and info["pipeline"] == "pipeline-1 · grade"
     assert info["layout"] == "GPU(s) [2] left unused"
+    screen = dict(runs.run_info({"id": "r", "pipeline": "pipeline-1", "step": "grade", "inputs": ["a"]}, "done",
+                                lineage=False))
+    assert "pipeline" not in screen and "inputs" not in screen  # the Run screen's lineage line shows them, as links
 
 
 def test_summary_text_of_an_evaluation_run_whose_accuracy_is_one_number():

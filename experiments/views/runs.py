@@ -179,8 +179,9 @@ def key_metric(manifest: dict[str, Any]) -> str:
     return ""
 
 
-def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:
-    """Header fields of the Run screen: (label, value), empty values left out."""
+def run_info(manifest: dict[str, Any], status: str, lineage: bool = True) -> list[tuple[str, str]]:
+    """Header fields of a run: (label, value), empty values left out. `lineage=False` leaves out the pipeline and
+    inputs (the Run screen shows them on their own line, as links)."""
     fields = [
         ("run", str(manifest.get("id", ""))),
         ("stage", str(manifest.get("stage", ""))),
@@ -194,7 +195,7 @@ def run_info(manifest: dict[str, Any], status: str) -> list[tuple[str, str]]:
         ("layout", str(manifest.get("layout_warning") or "")),
         ("retries", retries_text(manifest)),
     ]
-    return [(k, v) for k, v in fields if v]
+    return [(k, v) for k, v in fields if v and (lineage or k not in ("pipeline", "inputs"))]
 
 
 def retries_text(manifest: dict[str, Any]) -> str:

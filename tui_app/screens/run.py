@@ -128,7 +128,7 @@ class RunScreen(PollingScreen):
 
     def render_run(self, new_logs: list[str]) -> None:
         info = Text()
-        for i, (label, value) in enumerate(run_info(self.manifest, self.status)):
+        for i, (label, value) in enumerate(run_info(self.manifest, self.status, lineage=False)):
             info.append(("  " if i else "") + f"{label} ", style="dim")
             info.append(inert(value), style=STATUS_STYLES.get(value, "bold") if label == "status" else "bold")
         self.query_one("#run-info", Static).update(info)
