@@ -119,17 +119,17 @@ def finalize(spec: Any, ctx: StageContext, registry: Registry) -> None:
 
 
 def prepare_views(store: RunStore, registry: Registry, ctx: StageContext) -> None:
-    """The registry's `on_complete` hook (the records index), before `done`: so a done run opens with its caches
-    ready and this worker has let go of the run when it reads done. A failure here is a warning: the caches are
-    built again on first open."""
+    """The registry's `on_complete` hook (the stage registry's builds the records index), before `done`: so a done
+    run opens with its caches ready and this worker has let go of the run when it reads done. A failure here is a
+    warning: the views build their caches on first open instead."""
     hook = registry.on_complete()
     if hook is None:
         return
     try:
         hook(store)
     except Exception as exc:  # noqa: BLE001
-        ctx.emit.log(f"records index not built ({type(exc).__name__}: {exc}); the first open builds it",
-                     level="warning")
+        ctx.emit.log(f"{registry.on_complete_path} failed ({type(exc).__name__}: {exc}); the views build their "
+                     "caches on first open instead", level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,7 @@ class RecordDetail(ScrollView):
         self.record = record
         self.text = render_record(record, review)
         self._wrapped_at = -1
-        self._wrap(layout=False)
+        self._wrap()
         self.scroll_to(y=0, animate=False, immediate=True)
         self.refresh()
 
@@ -73,7 +73,7 @@ class RecordDetail(ScrollView):
         """The whole text shown (what tests and screenshots read)."""
         return self.text
 
-    def _wrap(self, layout: bool) -> None:
+    def _wrap(self) -> None:
         width = self.scrollable_content_region.width
         if width <= 0 or width == self._wrapped_at or not self.is_mounted:
             return
@@ -81,16 +81,12 @@ class RecordDetail(ScrollView):
         lines = self.text.wrap(console, width, overflow="fold")
         self._lines = [list(line.render(console)) for line in lines]
         self._wrapped_at = width
-        size = Size(width, len(self._lines))
-        if layout:
-            self.virtual_size = size
-        else:  # the pane's own size is the same (the scrollbar is always shown): skip the screen's re-layout
-            set_virtual_size(self, size)
+        set_virtual_size(self, Size(width, len(self._lines)))  # the scrollbar is always shown: no re-layout
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         if self._wrapped_at != width:
-            self._wrap(layout=False)
+            self._wrap()
         row = round(self.scroll_y) + y
         style = self.rich_style
         if row >= len(self._lines):
@@ -99,7 +95,7 @@ class RecordDetail(ScrollView):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self._wrap(layout=True)
+        self._wrap()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._wrap(layout=True)
+        self._wrap()

@@ -49,7 +49,6 @@ class RecordTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,ctrl+home", "first", "First", show=False),
         Binding("end,ctrl+end", "last", "Last", show=False),
-        Binding("enter", "select", "Select", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"record-table--header", "record-table--cursor",
                                              "record-table--even-row"}
@@ -86,7 +85,9 @@ class RecordTable(ScrollView, can_focus=True):
     }
     """
 
-    class _RowMessage(Message):
+    class RowHighlighted(Message):
+        """The cursor moved to `cursor_row`."""
+
         def __init__(self, table: RecordTable, cursor_row: int) -> None:
             super().__init__()
             self.table, self.cursor_row = table, cursor_row
@@ -94,12 +95,6 @@ class RecordTable(ScrollView, can_focus=True):
         @property
         def control(self) -> RecordTable:
             return self.table
-
-    class RowHighlighted(_RowMessage):
-        """The cursor moved to `cursor_row`."""
-
-    class RowSelected(_RowMessage):
-        """enter (or a double click) on a row."""
 
     def __init__(self, columns: Sequence[str], max_widths: dict[str, int] | None = None, *, id: str | None = None,
                  zebra_stripes: bool = True, on_highlight: Callable[[int], None] | None = None) -> None:
@@ -150,15 +145,12 @@ class RecordTable(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def add_row(self, *cells: Text) -> None:
-        self.add_rows([cells])
-
     def update_cell(self, row: int, column: int, value: Text) -> None:
         self.rows[row][column] = value
         self._lines.discard((row, self.scrollable_content_region.width))
         self.refresh_row(row)
 
-    def move_cursor(self, row: int, animate: bool = False, scroll: bool = True) -> None:
+    def move_cursor(self, row: int, scroll: bool = True) -> None:
         """Put the cursor on `row` (clamped), scroll it into view and say so."""
         if not self.rows:
             return
@@ -197,10 +189,6 @@ class RecordTable(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self.move_cursor(len(self.rows) - 1)
 
-    def action_select(self) -> None:
-        if self.rows:
-            self.post_message(self.RowSelected(self, self.cursor_row))
-
     def _page(self, delta: int) -> None:
         if not self.rows:
             return
@@ -215,8 +203,6 @@ class RecordTable(ScrollView, can_focus=True):
         row = round(self.scroll_y) + offset.y - 1
         if row < len(self.rows):
             self.move_cursor(row, scroll=False)
-            if event.chain > 1:
-                self.action_select()
 
     # -- drawing ------------------------------------------------------------------------------------------------
     def render_lines(self, crop: Region) -> list[Strip]:

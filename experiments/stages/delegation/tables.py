@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from experiments.stages.evaluation.metrics import at_threshold  # the evaluation's decision at a threshold
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -38,7 +40,7 @@ def delegated_at_threshold(a: Answer, threshold: float) -> bool:
     """The evaluation's calibrated decision is not "confident": P(confident) < threshold where P is known, else
     the written token (uncertain or missing). An uncertain token with P above the threshold is kept: the threshold
     was chosen because P ranks answers better than the written token does."""
-    return a.p_confident < threshold if a.p_confident is not None else a.confident is not True
+    return at_threshold([a.p_confident], [a.confident], threshold)[0] is not True
 
 
 @dataclass(frozen=True)

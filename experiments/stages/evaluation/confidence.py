@@ -98,8 +98,9 @@ class Evaluator:
         if self.spec.p_confident in ("auto", "scoring"):
             self.score_missing(out, parsed)
         if self.threshold is not None:  # beside the written token, never instead of it
-            for r in out:
-                r["confident_at_threshold"] = at_threshold([r["p_confident"]], [r["confident"]], self.threshold)[0]
+            decided = at_threshold([r["p_confident"] for r in out], [r["confident"] for r in out], self.threshold)
+            for r, confident in zip(out, decided, strict=True):
+                r["confident_at_threshold"] = confident
         return out
 
     def missing_style(self, parsed: list[ParsedToken | None]) -> str:
