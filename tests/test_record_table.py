@@ -71,6 +71,9 @@ async def test_cells_are_fitted_to_their_columns_and_the_last_takes_the_rest() -
         table.update_cell(0, 1, Text("✗", style="red"))
         await pilot.pause()
         assert str(table.get_row_at(0)[1]) == "✗"
+        table.update_cell(0, 1, Text("✗ ✎", style="red"))  # a wider value widens its column, never cut
+        line = "".join(s.text for s in table._row_segments(table.rows[0], width))
+        assert " ✗ ✎ " in line
         header = "".join(s.text for s in table.render_line(0))
         assert header.split() == list(COLUMNS)
 

@@ -11,7 +11,7 @@ rest of the line; there is no horizontal scrolling (the detail pane shows a reco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -136,10 +136,7 @@ class RecordTable(ScrollView, can_focus=True):
             if len(cells) != len(self.columns):
                 raise ValueError(f"a row of {len(cells)} cells for {len(self.columns)} columns")
             self.rows.append(list(cells))
-            for i, cell in enumerate(cells[:-1]):
-                width = min(cell.cell_len, self.max_widths.get(self.columns[i], 10**6))
-                if width > self.widths[i]:
-                    self.widths[i], widened = width, True
+            widened = self._widen(enumerate(cells)) or widened
         if widened:
             self._forget()
         self._resize()
@@ -147,8 +144,23 @@ class RecordTable(ScrollView, can_focus=True):
 
     def update_cell(self, row: int, column: int, value: Text) -> None:
         self.rows[row][column] = value
-        self._lines.discard((row, self.scrollable_content_region.width))
-        self.refresh_row(row)
+        if self._widen([(column, value)]):  # e.g. a verdict that gained its review mark
+            self._forget()
+            self.refresh()
+        else:
+            self._lines.discard((row, self.scrollable_content_region.width))
+            self.refresh_row(row)
+
+    def _widen(self, cells: Iterable[tuple[int, Text]]) -> bool:
+        """Widen the columns (all but the last, which takes the rest) to fit these cells, up to their maximum;
+        True if one grew."""
+        widened = False
+        for i, cell in cells:
+            if i < len(self.columns) - 1:
+                width = min(cell.cell_len, self.max_widths.get(self.columns[i], 10**6))
+                if width > self.widths[i]:
+                    self.widths[i], widened = width, True
+        return widened
 
     def move_cursor(self, row: int, scroll: bool = True) -> None:
         """Put the cursor on `row` (clamped), scroll it into view and say so."""
