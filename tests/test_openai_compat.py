@@ -221,8 +221,14 @@ def test_timeout_is_retried_then_reported() -> None:
     try:
         t0 = time.monotonic()
         [r] = list(gen.generate(prompts(1), SamplingParams()))
+        elapsed = time.monotonic() - t0
         assert r.finish_reason == "error" and "timeout" in (r.error or "").lower()
-        assert api.calls == 2 and time.monotonic() - t0 < 2.0
+        assert gen.usage["retries"] == 1 and elapsed < 2.0
+        # the retry reached the server: on a loaded machine its handler may count it after the client gave up
+        deadline = time.monotonic() + 5.0
+        while api.calls < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert api.calls == 2
     finally:
         gen.close()
         api.close()
