@@ -38,7 +38,6 @@ LOOP_HELDOUT_OFFSET = 400
 LOOP_SYSTEM_PROMPT = "Reply with only the number."
 LOOP_TEMPLATE = "plain"
 LOOP_MAX_TOKENS = 96
-LOOP_EVAL_MAX_TOKENS = 2 * LOOP_MAX_TOKENS
 # Chosen on the training side only (bench/RESULTS.md, the loop): with 240 steps the validation loss (24 training
 # rows held back by the SFT stage) plateaued from step 80 on and was lowest at 160; the tagged training answers are
 # 37.5% right, and the unbalanced tokens made the adapter say <UN_MATH> on 94 of 100 answers, so the tagging step

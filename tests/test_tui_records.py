@@ -177,16 +177,12 @@ async def test_an_ungraded_run_says_where_verdicts_would_come_from(home):
         assert "no verdicts" in note and "confconsole grade inference-20260528-202840-cccc" in note
 
 
-def test_overlay_joins_readers_chunk_by_chunk(home):
-    from experiments.views.records import iter_matching
+def test_overlay_finds_the_readers_of_an_inference_run(home):
     from experiments.views.verdicts import overlay_for
 
     answers = RunStore.open("inference-20260528-202640-aaaa", home)
     overlay = overlay_for(answers, home)
     assert [s.run_id for s in overlay.sources] == ["grading-20260528-202740-bbbb"]
-    joined = list(iter_matching(answers, "all", overlay=overlay))
-    assert [r["example_id"] for r in joined] == [r["example_id"] for r in answers.records()]
-    assert [r["correct"] for r in joined] == [i % 3 == 0 for i in range(6)]
     assert overlay_for(RunStore.open("grading-20260528-202740-bbbb", home), home) is None  # has its own
 
 

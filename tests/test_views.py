@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+
 import pytest
 
 from experiments.runs.emit import Emitter
@@ -24,10 +27,13 @@ def test_verdicts_and_matches():
     assert not rv.matches(records[1], "all", "nowhere")
 
 
+def verdict_counts(records: list[dict]) -> Counter[str]:
+    return Counter(rv.verdict(r) for r in records)
+
+
 def test_verdict_counts():
-    counts = rv.verdict_counts(sample_records(7))
-    assert counts == {"all": 7, "correct": 3, "incorrect": 4}
-    assert rv.verdict_counts(sample_records(7, graded=False)) == {"all": 7, "ungraded": 7}
+    assert verdict_counts(sample_records(7)) == {"correct": 3, "incorrect": 4}
+    assert verdict_counts(sample_records(7, graded=False)) == {"ungraded": 7}
 
 
 def test_judge_verdict_when_there_is_no_rule_verdict():
@@ -35,7 +41,7 @@ def test_judge_verdict_when_there_is_no_rule_verdict():
     judged = sample_records(6, judged=True)
     assert all(r.get("correct") is None for r in judged)
     assert [rv.verdict(r) for r in judged] == ["correct", "incorrect", "ungraded"] * 2  # 2: invalid_json
-    assert rv.verdict_counts(judged) == {"all": 6, "correct": 2, "incorrect": 2, "ungraded": 2}
+    assert verdict_counts(judged) == {"correct": 2, "incorrect": 2, "ungraded": 2}
     assert rv.matches(judged[0], "correct") and rv.matches(judged[2], "ungraded")
     sections = dict(rv.record_sections(judged[1]))
     assert sections["verdict"] == "incorrect (judge)"
@@ -56,27 +62,24 @@ def test_rule_verdict_wins_over_the_judge():
     assert [rv.verdict(r) for r in tagged] == ["correct", "incorrect", "incorrect"]
 
 
-def test_pager_reads_lazily_chunk_by_chunk(tmp_path, monkeypatch):
+def test_matching_records_are_read_lazily_chunk_by_chunk(tmp_path, monkeypatch):
     store = make_run(tmp_path, "inference-x", records=sample_records(10), chunk_size=3)
     reads = []
     original = RunStore.read_chunk
     monkeypatch.setattr(RunStore, "read_chunk", lambda self, i: reads.append(i) or original(self, i))
-    pager = rv.RecordPager(store)
-    first = pager.next_page(4)
+    it = rv.iter_matching(store)
+    first = list(itertools.islice(it, 4))
     assert [r["index"] for r in first] == [0, 1, 2, 3]
     assert reads == [0, 1]  # only the chunks needed so far
-    assert not pager.exhausted
-    rest = pager.next_page(100)
-    assert len(rest) == 6 and pager.exhausted and pager.loaded == 10
-    assert pager.next_page(100) == []
+    assert [r["index"] for r in it] == list(range(4, 10))
 
 
-def test_pager_filters_and_search(tmp_path):
+def test_matching_filters_and_search(tmp_path):
     store = make_run(tmp_path, "grading-x", stage="grading", records=sample_records(9), chunk_size=4)
-    assert len(rv.RecordPager(store, "correct").next_page(100)) == 3
-    assert len(rv.RecordPager(store, "incorrect").next_page(100)) == 6
-    assert len(rv.RecordPager(store, "ungraded").next_page(100)) == 0
-    assert [r["index"] for r in rv.RecordPager(store, "all", "question 4").next_page(100)] == [4]
+    assert len(list(rv.iter_matching(store, "correct"))) == 3
+    assert len(list(rv.iter_matching(store, "incorrect"))) == 6
+    assert list(rv.iter_matching(store, "ungraded")) == []
+    assert [r["index"] for r in rv.iter_matching(store, "all", "question 4")] == [4]
     with pytest.raises(ValueError):
         list(rv.iter_matching(store, "bogus"))
 

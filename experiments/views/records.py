@@ -1,17 +1,15 @@
-"""Read-only views over a run's records: verdicts, filters, paging, table cells and the detail pane.
+"""Read-only views over a run's records: verdicts, filters, table cells and the detail pane.
 
 Plain Python, no Textual. Records are streamed chunk by chunk, so a huge run is never loaded whole.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from experiments.runs.store import RunStore
 from experiments.views.runs import clip
-from experiments.views.verdicts import VerdictOverlay
 
 VERDICTS = ("all", "correct", "incorrect", "ungraded")
 PREVIEW = 60
@@ -50,10 +48,8 @@ def matches(record: dict[str, Any], which: str = "all", query: str = "") -> bool
     return True
 
 
-def iter_matching(store: RunStore, which: str = "all", query: str = "",
-                  overlay: VerdictOverlay | None = None) -> Iterator[dict[str, Any]]:
-    """Matching records, read one chunk at a time (in chunk order, record order within a chunk); `overlay` joins
-    the verdicts of the runs that read this one (an inference run's grading run) before filtering."""
+def iter_matching(store: RunStore, which: str = "all", query: str = "") -> Iterator[dict[str, Any]]:
+    """Matching records, read one chunk at a time (in chunk order, record order within a chunk)."""
     if which not in VERDICTS:
         raise ValueError(f"unknown filter {which!r}; one of {', '.join(VERDICTS)}")
     for index in store.done_chunks():
@@ -61,43 +57,9 @@ def iter_matching(store: RunStore, which: str = "all", query: str = "",
             chunk = store.read_chunk(index)
         except FileNotFoundError:  # cleared by a force-resume while we read
             continue
-        if overlay is not None:
-            chunk = overlay.merge(index, chunk)
         for record in chunk:
             if matches(record, which, query):
                 yield record
-
-
-class RecordPager:
-    """Pages of matching records, pulled lazily: `next_page(500)` reads only the chunks it needs."""
-
-    def __init__(self, store: RunStore, which: str = "all", query: str = "",
-                 overlay: VerdictOverlay | None = None) -> None:
-        self._it = iter_matching(store, which, query, overlay)
-        self.loaded = 0
-        self.exhausted = False
-
-    def next_page(self, size: int) -> list[dict[str, Any]]:
-        page: list[dict[str, Any]] = []
-        if self.exhausted:
-            return page
-        for record in self._it:
-            page.append(record)
-            if len(page) >= size:
-                break
-        else:
-            self.exhausted = True
-        self.loaded += len(page)
-        return page
-
-
-def verdict_counts(records: Iterable[dict[str, Any]]) -> Counter[str]:
-    """How many records per verdict, plus `all`."""
-    counts: Counter[str] = Counter()
-    for record in records:
-        counts[verdict(record)] += 1
-        counts["all"] += 1
-    return counts
 
 
 def preview(text: Any, width: int = PREVIEW) -> str:

@@ -2,8 +2,8 @@
 tokens) of the runs that read it.
 
 An inference run holds answers only; its grading or judging run adds `correct` / `judge_correct`, and a tagging run
-over that adds `confidence_token`. Those runs' chunks mirror the inference run's chunks, so chunk i of each reader
-is read next to chunk i of the answers and joined on (example_id, sample_idx); nothing is loaded whole.
+over that adds `confidence_token`. This module finds those readers; the Records screen joins their records indexes
+to the answers' on (example_id, sample_idx) (`experiments.views.records_query`), so nothing is loaded whole.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments.runs.store import RunStore, record_key
+from experiments.runs.store import RunStore
 
 VERDICT_STAGES = ("grading", "judging")
 USABLE = ("done", "running", "queued", "interrupted")  # a failed or cancelled reader's verdicts are not shown
@@ -26,16 +26,6 @@ class VerdictOverlay:
     sources: list[RunStore] = field(default_factory=list)
     pending: str = ""  # a later step of this run's pipeline that will add verdicts
 
-    def merge(self, index: int, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Chunk `index` of the answers with each reader's fields added where the answer has none."""
-        for source in self.sources:
-            try:
-                theirs = {record_key(r): r for r in source.read_chunk(index)}
-            except (FileNotFoundError, ValueError):
-                continue  # that reader has not written this chunk yet
-            chunk = [_joined(r, theirs.get(record_key(r))) for r in chunk]
-        return chunk
-
     def note(self) -> str:
         """One line over the records: where their verdicts come from, or why there are none and what to do."""
         if not self.sources and self.pending:
@@ -46,12 +36,6 @@ class VerdictOverlay:
                     f"{self.store.run_id}`)")
         parts = [f"{'tokens' if _stage(s) == 'tagging' else 'verdicts'} from {s.run_id}" for s in self.sources]
         return "answers of this run, " + ", ".join(parts)
-
-
-def _joined(record: dict[str, Any], theirs: dict[str, Any] | None) -> dict[str, Any]:
-    if theirs is None:
-        return record
-    return {**record, **{k: v for k, v in theirs.items() if record.get(k) is None}}
 
 
 def _stage(store: RunStore) -> str:
