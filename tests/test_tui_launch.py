@@ -147,3 +147,24 @@ async def test_help_and_palette_offer_the_form(home):
         assert "New run" in titles and "Clone run with edits" in titles
         await pilot.press("question_mark")
         assert {"New run", "Clone + edit"} <= {d for _, d in app.screen.rows}
+
+
+async def test_run_fields_complete_to_runs_of_the_stage_they_read(home):
+    from tests.tui_fixtures import make_run
+
+    make_run(home, "sft-20260528-210000-ffff", stage="sft", created=1_780_000_000)
+    make_run(home, "evaluation-20260528-211000-gggg", stage="evaluation", created=1_780_000_100)
+    app = make_app(home, refresh_interval=0, poll_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_launch(app, pilot)
+        screen.query_one("#stage-picker", Select).value = "evaluation"
+        await wait_for(pilot, lambda: screen.stage == "evaluation" and screen.query(f"#{widget_id('adapter')}"))
+
+        async def completes(key: str, typed: str) -> str | None:
+            return await field(screen, key).suggester.get_suggestion(typed)
+
+        assert await completes("adapter", "s") == "sft-20260528-210000-ffff"
+        assert await completes("adapter", "e") is None  # an evaluation run is no adapter
+        assert await completes("threshold_from", "e") == "evaluation-20260528-211000-gggg"
+        assert await completes("threshold_from", "s") is None
+        assert await completes("input_run", "i") == "inference-20260528-202840-cccc"  # any stage, newest first

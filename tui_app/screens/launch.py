@@ -21,6 +21,9 @@ from experiments.stages.form import FormState, describe_stage, evaluate, initial
 from tui_app.screens.base import ConsoleScreen, PaletteCommand
 from tui_app.widgets.spec_form import SpecForm
 
+# Fields that name one earlier run -> the run-id prefix they accept ("" for any stage).
+RUN_FIELDS = {"input_run": "", "oracle_run": "", "adapter": "sft-", "threshold_from": "evaluation-"}
+
 
 class LaunchScreen(ConsoleScreen):
     BINDINGS = [
@@ -81,12 +84,15 @@ class LaunchScreen(ConsoleScreen):
             self.notify(f"left out keys the {stage} spec no longer has: {', '.join(unknown)}", severity="warning")
         holder = self.query_one("#form-holder")
         await holder.remove_children()
-        await holder.mount(SpecForm(descriptors, values, suggestions={"input_run": self._run_ids()}))
+        await holder.mount(SpecForm(descriptors, values, suggestions=self._run_suggestions()))
         self.revalidate()
 
-    def _run_ids(self) -> list[str]:
+    def _run_suggestions(self) -> dict[str, list[str]]:
+        """Completions for the fields that name one run, newest first: any run, or only the stage the field
+        reads (a run id starts with its stage)."""
         runs = self.console.runs_dir
-        return sorted((p.name for p in runs.iterdir() if p.is_dir()), reverse=True) if runs.is_dir() else []
+        ids = sorted((p.name for p in runs.iterdir() if p.is_dir()), reverse=True) if runs.is_dir() else []
+        return {field: [i for i in ids if i.startswith(prefix)] for field, prefix in RUN_FIELDS.items()}
 
     @on(Select.Changed, "#stage-picker")
     async def _stage_picked(self, event: Select.Changed) -> None:
