@@ -116,7 +116,7 @@ def no_workers(monkeypatch: Any) -> list[tuple[str, list[dict[str, str]]]]:
     return launched
 
 
-async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 5.0) -> None:
+async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 15.0) -> None:
     """Let the app run until `condition()` is truthy (workers and timers are asynchronous)."""
     deadline = time.monotonic() + timeout
     while not condition():
