@@ -91,7 +91,7 @@ def test_stuck_worker_is_killed_by_the_parent(pool: GradingPool) -> None:
     t0 = time.monotonic()
     items = [GradeItem("gsm8k", "1", "1", {"nap": _SleepOnUnpickle()}), easy(4), easy(5)]
     out = pool.grade_all(items)
-    assert time.monotonic() - t0 < 2.0 + 2.0
+    assert time.monotonic() - t0 < 2.0 + 8.0  # the sleep is 60 s: only the kill at 2 s ends it this soon
     assert out[0].status == "timeout"
     assert [v.correct for v in out[1:]] == [True, True]
     assert pool.restarts >= before + 1
