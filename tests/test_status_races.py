@@ -142,3 +142,42 @@ def test_a_worker_starting_on_a_finished_run_leaves_it_alone(home: Path) -> None
     assert store.manifest()["status"] == "cancelled" and store.done_chunks() == []
     events = [json.loads(line) for line in store.events_path.read_text().splitlines()]
     assert not [e for e in events if e["type"] == "status"]
+
+
+@pytest.mark.parametrize("module", ["experiments.runs.store", "backends.procs"])
+def test_a_worker_reaped_between_the_signal_and_proc_reads_dead(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race the fault suite hit: the launcher's reaper thread reaps a killed worker after `kill(pid, 0)` found
+    its zombie and before /proc/PID/stat is read. That vanished file must read as dead, not as "unknown: alive"."""
+    import importlib
+
+    procs = importlib.import_module(module)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker.kill()  # a zombie until waited for
+    real_open = open
+
+    def reap_then_open(path: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        worker.wait()
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(procs, "open", reap_then_open, raising=False)
+    os.kill(worker.pid, 0)  # the zombie is still there to signal...
+    assert not procs.pid_alive(worker.pid)  # ...and is reaped before its /proc file is read
+
+
+def test_a_worker_reaped_between_its_liveness_and_its_start_time_reads_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.runs import store as store_module
+
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    start = store_module.proc_start(worker.pid)
+    assert store_module.same_process(worker.pid, start)
+    real_open, opened = open, []
+
+    def killed_before_the_second_read(path: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        opened.append(path)
+        if len(opened) == 2:  # pid_alive has read the live process; proc_start reads next
+            worker.kill()
+            worker.wait()
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "open", killed_before_the_second_read, raising=False)
+    assert not store_module.same_process(worker.pid, start)

@@ -50,19 +50,24 @@ def record_key(row: dict[str, Any]) -> tuple[str, int]:
 def pid_alive(pid: int | None) -> bool:
     """Is the worker alive? A zombie counts as dead. (backends/procs.py has the engine side's copy: the TUI reads
     runs through this module and must not import `backends`.)"""
-    if not pid:
+    if not pid or not signal_reaches(pid):
         return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:  # no /proc here, or the zombie was reaped since the signal: ask the kernel again
+        return signal_reaches(pid)
+
+
+def signal_reaches(pid: int) -> bool:
+    """Does `pid` exist (a zombie too)? Signal 0 checks without sending anything."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
+        pass  # another user's process: it exists
+    return True
 
 
 def proc_start(pid: int) -> int | None:
@@ -79,7 +84,9 @@ def same_process(pid: int | None, start: int | None) -> bool:
     if not pid_alive(pid):
         return False
     now = proc_start(pid) if start is not None else None
-    return now is None or now == start
+    if now is None:  # no recorded start, no /proc here, or the process was reaped since pid_alive looked
+        return start is None or pid_alive(pid)
+    return now == start
 
 
 def live_pids(manifest: dict[str, Any]) -> list[int]:
