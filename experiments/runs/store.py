@@ -83,9 +83,11 @@ def same_process(pid: int | None, start: int | None) -> bool:
     """Is `pid` still the process that was recorded? A dead pid, or one reused by a newer process, is not."""
     if not pid_alive(pid):
         return False
-    now = proc_start(pid) if start is not None else None
-    if now is None:  # no recorded start, no /proc here, or the process was reaped since pid_alive looked
-        return start is None or pid_alive(pid)
+    if start is None:  # nothing recorded to compare with
+        return True
+    now = proc_start(pid)
+    if now is None:  # no /proc here, or the process was reaped since pid_alive looked
+        return pid_alive(pid)
     return now == start
 
 
